@@ -1,1 +1,29 @@
-//! eddy-protocol
+//! Kafka wire protocol for Eddy: framing, request decoding with limits,
+//! response encoding, error codes. A pure codec: no I/O, no async.
+//!
+//! # Layout
+//! - [`frame`]: length-prefixed frames; `check` says whether a whole frame
+//!   has arrived (`Ok(None)` while incomplete), enforcing the size limit
+//!   before anything is allocated.
+//! - [`request`]: request header + body decoding into `kafka-protocol`
+//!   messages, with [`guard`] walking the body first so that no count on
+//!   the wire can make the codec allocate more than the frame holds.
+//! - [`response`]: response encoding with the right header version.
+//! - [`versions`]: the API versions Eddy serves.
+//! - [`codes`]: Kafka error codes by their Kafka names.
+//!
+//! ```
+//! use eddy_protocol::frame;
+//! let buf = [0u8, 0, 0, 2, 0xAB, 0xCD];
+//! assert_eq!(frame::check(&buf, 1024).unwrap(), Some(6));
+//! assert_eq!(frame::check(&buf[..5], 1024).unwrap(), None);
+//! ```
+
+pub mod codes;
+pub mod frame;
+pub mod guard;
+pub mod request;
+pub mod response;
+pub mod versions;
+
+pub use kafka_protocol;

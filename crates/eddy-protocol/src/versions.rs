@@ -1,0 +1,40 @@
+//! The APIs and versions Eddy serves.
+//!
+//! Versions run from the Kafka 2.1 floor of KIP-896 (the `kafka-protocol`
+//! crate's minimum versions already follow it) up to the newest version the
+//! codec crate knows. An API is listed only once Eddy implements it.
+
+use kafka_protocol::messages::ApiKey;
+
+/// Every API Eddy answers, in ApiVersions order.
+pub const SUPPORTED: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::Metadata,
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::DeleteRecords,
+    ApiKey::InitProducerId,
+    ApiKey::OffsetForLeaderEpoch,
+    ApiKey::DescribeConfigs,
+    ApiKey::AlterConfigs,
+    ApiKey::CreatePartitions,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeCluster,
+    ApiKey::DescribeTopicPartitions,
+];
+
+/// (min, max) versions Eddy serves for `key`, or None if not served.
+pub fn range(key: ApiKey) -> Option<(i16, i16)> {
+    if !SUPPORTED.contains(&key) {
+        return None;
+    }
+    let v = key.valid_versions();
+    Some((v.min, v.max))
+}
+
+pub fn is_supported(key: ApiKey, version: i16) -> bool {
+    matches!(range(key), Some((min, max)) if version >= min && version <= max)
+}
