@@ -29,6 +29,9 @@ pub const HEADER_BYTES: usize = 61;
 /// Bytes before `batch_length` counts: base_offset + batch_length.
 pub const LOG_OVERHEAD_BYTES: usize = 12;
 const CRC_START: usize = 21;
+/// Smallest possible encoded record: length, attributes, timestamp delta,
+/// offset delta, key length, value length, header count, one byte each.
+const RECORD_MIN_BYTES: i64 = 7;
 
 /// Why a batch is not acceptable.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -43,6 +46,8 @@ pub enum BatchError {
     CrcMismatch { stored: u32, computed: u32 },
     #[error("record batch declares {count} records but last offset delta {delta}")]
     CountMismatch { count: i32, delta: i32 },
+    #[error("malformed record in batch: {0}")]
+    Malformed(&'static str),
 }
 
 /// Decoded fixed header of one v2 batch.
@@ -80,7 +85,10 @@ impl BatchHeader {
     /// that the length field is plausible. Use [`validate`] for the rest.
     pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         if bytes.len() < HEADER_BYTES {
-            return Err(BatchError::Truncated { needed: HEADER_BYTES, available: bytes.len() });
+            return Err(BatchError::Truncated {
+                needed: HEADER_BYTES,
+                available: bytes.len(),
+            });
         }
         let header = BatchHeader {
             base_offset: i64_at(bytes, 0),
@@ -150,23 +158,49 @@ pub fn validate(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     if header.total_bytes() != bytes.len() {
         return Err(BatchError::InvalidLength(header.batch_length));
     }
+    check_header(&header)?;
+    let computed = crc32c::crc32c(&bytes[CRC_START..]);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
+    }
+    Ok(header)
+}
+
+/// The checks of [`validate`] that need only the parsed header: magic and
+/// the record count against the offset delta. The log's recovery scan uses
+/// it with [`crc_start`]/[`crc32c::crc32c_append`] to check a batch in
+/// chunks instead of holding all of it in memory.
+pub fn check_header(header: &BatchHeader) -> Result<(), BatchError> {
     if header.magic != 2 {
         return Err(BatchError::UnsupportedMagic(header.magic));
     }
-    let computed = crc32c::crc32c(&bytes[CRC_START..]);
-    if computed != header.crc {
-        return Err(BatchError::CrcMismatch { stored: header.crc, computed });
-    }
+    let count_mismatch = BatchError::CountMismatch {
+        count: header.records_count,
+        delta: header.last_offset_delta,
+    };
     if header.records_count < 0
         || header.last_offset_delta < 0
         || (!header.is_control() && header.records_count != header.last_offset_delta + 1)
     {
-        return Err(BatchError::CountMismatch {
-            count: header.records_count,
-            delta: header.last_offset_delta,
-        });
+        return Err(count_mismatch);
     }
-    Ok(header)
+    // An uncompressed record takes at least 7 bytes (seven 1-byte fields), so
+    // a header claiming more records than fit is lying; without this a 61-byte
+    // batch could claim 2^31 offsets.
+    let body_bytes = header.batch_length as i64 - (HEADER_BYTES - LOG_OVERHEAD_BYTES) as i64;
+    if header.compression() == 0 && header.records_count as i64 * RECORD_MIN_BYTES > body_bytes {
+        return Err(count_mismatch);
+    }
+    Ok(())
+}
+
+/// Offset of the first byte covered by the CRC-32C; the CRC covers
+/// `[crc_start(), total_bytes)`.
+pub const fn crc_start() -> usize {
+    CRC_START
 }
 
 /// Splits a buffer of back-to-back batches, yielding each batch's slice.
@@ -187,7 +221,10 @@ pub fn split(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], BatchError>
         if total > bytes.len() {
             let available = bytes.len();
             bytes = &[];
-            return Some(Err(BatchError::Truncated { needed: total, available }));
+            return Some(Err(BatchError::Truncated {
+                needed: total,
+                available,
+            }));
         }
         let (one, rest) = bytes.split_at(total);
         bytes = rest;
@@ -201,4 +238,416 @@ pub fn assign_offset(batch: &mut [u8], base_offset: i64, partition_leader_epoch:
     assert!(batch.len() >= HEADER_BYTES);
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
     batch[12..16].copy_from_slice(&partition_leader_epoch.to_be_bytes());
+}
+
+/// One record for [`encode_batch`] / [`decode_records`]: what a producer
+/// sends, minus the offsets the batch assigns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimpleRecord {
+    /// Milliseconds after the batch's base timestamp (may be negative).
+    pub timestamp_delta_ms: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Builds one valid uncompressed v2 batch with `base_offset` 0 and
+/// `partition_leader_epoch` -1 (the log assigns both), CreateTime
+/// timestamps, non-transactional. `max_timestamp` is the base timestamp
+/// plus the largest record delta. Producers, tests and fuzzers share it.
+///
+/// ```
+/// use eddy_log::batch::{encode_batch, validate, SimpleRecord};
+/// let record = SimpleRecord { value: Some(b"hello".to_vec()), ..Default::default() };
+/// let bytes = encode_batch(&[record], 1_700_000_000_000, -1, -1, -1);
+/// let header = validate(&bytes).unwrap();
+/// assert_eq!(header.records_count, 1);
+/// ```
+///
+/// # Panics
+/// If `records` is empty (a v2 batch from a producer holds at least one
+/// record) or holds more than `i32::MAX` records.
+pub fn encode_batch(
+    records: &[SimpleRecord],
+    base_timestamp_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Vec<u8> {
+    encode_batch_with_attributes(
+        records,
+        base_timestamp_ms,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        0,
+    )
+}
+
+/// [`encode_batch`] with explicit batch `attributes`, e.g. `0x10` for a
+/// transactional batch or `0x30` for a control batch. The compression bits
+/// (`0x07`) must be zero: the records are always written uncompressed.
+pub fn encode_batch_with_attributes(
+    records: &[SimpleRecord],
+    base_timestamp_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    attributes: i16,
+) -> Vec<u8> {
+    assert!(!records.is_empty(), "a v2 batch holds at least one record");
+    assert!(records.len() <= i32::MAX as usize);
+    assert_eq!(
+        attributes & 0x07,
+        0,
+        "encode_batch writes uncompressed records only"
+    );
+    let mut out = vec![0u8; HEADER_BYTES];
+    let mut record = Vec::new();
+    for (offset_delta, r) in records.iter().enumerate() {
+        record.clear();
+        encode_record(&mut record, r, offset_delta as i32);
+        put_varint(&mut out, record.len() as i64);
+        out.extend_from_slice(&record);
+    }
+    let max_delta = records
+        .iter()
+        .map(|r| r.timestamp_delta_ms)
+        .max()
+        .unwrap_or(0);
+    let last_offset_delta = (records.len() - 1) as i32;
+    assert!(out.len() - LOG_OVERHEAD_BYTES <= i32::MAX as usize);
+    out[0..8].copy_from_slice(&0i64.to_be_bytes());
+    let batch_length = (out.len() - LOG_OVERHEAD_BYTES) as i32;
+    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    out[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+    out[16] = 2;
+    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    out[23..27].copy_from_slice(&last_offset_delta.to_be_bytes());
+    out[27..35].copy_from_slice(&base_timestamp_ms.to_be_bytes());
+    out[35..43].copy_from_slice(&base_timestamp_ms.wrapping_add(max_delta).to_be_bytes());
+    out[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    out[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
+    out[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    out[57..61].copy_from_slice(&(records.len() as i32).to_be_bytes());
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn encode_record(out: &mut Vec<u8>, r: &SimpleRecord, offset_delta: i32) {
+    out.push(0); // record attributes: unused in v2
+    put_varint(out, r.timestamp_delta_ms);
+    put_varint(out, offset_delta as i64);
+    put_nullable_bytes(out, r.key.as_deref());
+    put_nullable_bytes(out, r.value.as_deref());
+    put_varint(out, r.headers.len() as i64);
+    for (key, value) in &r.headers {
+        put_nullable_bytes(out, Some(key.as_bytes()));
+        put_nullable_bytes(out, value.as_deref());
+    }
+}
+
+fn put_nullable_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Kafka's zig-zag varint (`ByteUtils.writeVarlong`); also used for the
+/// 32-bit varints, which encode identically for values in i32 range.
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Decodes the records of one uncompressed v2 batch (after [`validate`]ing
+/// it). Returns [`BatchError::Malformed`] for compressed batches and for any
+/// record that does not parse; never panics on arbitrary input.
+pub fn decode_records(batch: &[u8]) -> Result<Vec<SimpleRecord>, BatchError> {
+    let header = validate(batch)?;
+    if header.compression() != 0 {
+        return Err(BatchError::Malformed("compressed batches are not decoded"));
+    }
+    let mut cursor = Cursor {
+        bytes: &batch[HEADER_BYTES..],
+    };
+    // Bounded by check_header: at least 7 bytes per record are present.
+    let mut records = Vec::with_capacity(header.records_count as usize);
+    for expected_delta in 0..header.records_count {
+        let length = cursor.varint_len()?;
+        let mut record = Cursor {
+            bytes: cursor.take(length)?,
+        };
+        record.take(1)?; // attributes
+        let timestamp_delta_ms = record.varint()?;
+        if record.varint()? != expected_delta as i64 {
+            return Err(BatchError::Malformed("record offset delta out of sequence"));
+        }
+        let key = record.nullable_bytes()?;
+        let value = record.nullable_bytes()?;
+        let header_count = record.varint_len()?;
+        let mut headers = Vec::with_capacity(header_count.min(record.bytes.len()));
+        for _ in 0..header_count {
+            let key = record
+                .nullable_bytes()?
+                .ok_or(BatchError::Malformed("null header key"))?;
+            let key = String::from_utf8(key)
+                .map_err(|_| BatchError::Malformed("header key is not UTF-8"))?;
+            headers.push((key, record.nullable_bytes()?));
+        }
+        if !record.bytes.is_empty() {
+            return Err(BatchError::Malformed(
+                "record length does not match its fields",
+            ));
+        }
+        records.push(SimpleRecord {
+            timestamp_delta_ms,
+            key,
+            value,
+            headers,
+        });
+    }
+    if !cursor.bytes.is_empty() {
+        return Err(BatchError::Malformed("bytes after the last record"));
+    }
+    Ok(records)
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BatchError> {
+        if n > self.bytes.len() {
+            return Err(BatchError::Malformed("record field runs past the batch"));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn varint(&mut self) -> Result<i64, BatchError> {
+        let mut raw: u64 = 0;
+        // A varlong takes at most 10 bytes.
+        for i in 0..10 {
+            let byte = self.take(1)?[0];
+            raw |= ((byte & 0x7f) as u64) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+            }
+        }
+        Err(BatchError::Malformed("varint longer than 10 bytes"))
+    }
+
+    /// A non-negative length that must fit in what is left.
+    fn varint_len(&mut self) -> Result<usize, BatchError> {
+        let n = self.varint()?;
+        if n < 0 || n as u64 > self.bytes.len() as u64 {
+            return Err(BatchError::Malformed("length out of range"));
+        }
+        Ok(n as usize)
+    }
+
+    fn nullable_bytes(&mut self) -> Result<Option<Vec<u8>>, BatchError> {
+        let n = self.varint()?;
+        if n == -1 {
+            return Ok(None);
+        }
+        if n < 0 || n as u64 > self.bytes.len() as u64 {
+            return Err(BatchError::Malformed("length out of range"));
+        }
+        Ok(Some(self.take(n as usize)?.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(value: &[u8]) -> SimpleRecord {
+        SimpleRecord {
+            value: Some(value.to_vec()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn varints_match_kafka_zigzag() {
+        let cases: [(i64, &[u8]); 7] = [
+            (0, &[0x00]),
+            (-1, &[0x01]),
+            (1, &[0x02]),
+            (63, &[0x7e]),
+            (-64, &[0x7f]),
+            (64, &[0x80, 0x01]),
+            (300, &[0xd8, 0x04]),
+        ];
+        for (value, encoded) in cases {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            assert_eq!(out, encoded, "{value}");
+            assert_eq!(Cursor { bytes: encoded }.varint().unwrap(), value);
+        }
+        for value in [i64::MIN, i64::MAX, i32::MIN as i64, i32::MAX as i64] {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            assert_eq!(Cursor { bytes: &out }.varint().unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn encoded_header_fields() {
+        let records = [
+            record(b"a"),
+            SimpleRecord {
+                timestamp_delta_ms: 7,
+                ..record(b"b")
+            },
+        ];
+        let bytes = encode_batch(&records, 1000, 42, 3, 17);
+        let header = validate(&bytes).unwrap();
+        assert_eq!(header.base_offset, 0);
+        assert_eq!(header.partition_leader_epoch, -1);
+        assert_eq!(header.records_count, 2);
+        assert_eq!(header.last_offset_delta, 1);
+        assert_eq!(header.base_timestamp, 1000);
+        assert_eq!(header.max_timestamp, 1007);
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (42, 3, 17)
+        );
+        assert_eq!(header.last_sequence(), 18);
+        assert_eq!(header.total_bytes(), bytes.len());
+    }
+
+    #[test]
+    fn every_bit_flip_after_the_leader_epoch_is_detected() {
+        let bytes = encode_batch(&[record(b"hello world")], 5, 1, 0, 0);
+        // [0, 16) is base_offset, batch_length, leader epoch: not covered by the
+        // CRC (the log checks offsets and lengths separately).
+        for bit in 16 * 8..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(validate(&flipped).is_err(), "bit {bit} flip undetected");
+        }
+    }
+
+    #[test]
+    fn assign_offset_keeps_the_crc_valid() {
+        let mut bytes = encode_batch(&[record(b"x"), record(b"y")], 5, -1, -1, -1);
+        assign_offset(&mut bytes, 1_000_000, 9);
+        let header = validate(&bytes).unwrap();
+        assert_eq!(
+            (header.base_offset, header.partition_leader_epoch),
+            (1_000_000, 9)
+        );
+        assert_eq!(header.next_offset(), 1_000_002);
+    }
+
+    #[test]
+    fn lying_record_count_is_rejected() {
+        let mut bytes = encode_batch(&[record(b"x")], 5, -1, -1, -1);
+        // Claim 2^31-1 records in a 70-byte batch; fix the CRC so only the count check can catch it.
+        bytes[23..27].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        bytes[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[CRC_START..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            validate(&bytes),
+            Err(BatchError::CountMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn split_stops_at_a_torn_batch() {
+        let one = encode_batch(&[record(b"one")], 5, -1, -1, -1);
+        let mut two = one.clone();
+        two.extend_from_slice(&one[..one.len() - 1]);
+        let parts: Vec<_> = split(&two).collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0], Ok(&one[..]));
+        assert!(matches!(parts[1], Err(BatchError::Truncated { .. })));
+    }
+
+    fn arb_bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40))
+    }
+
+    fn arb_record() -> impl Strategy<Value = SimpleRecord> {
+        let header = ("[a-z]{0,8}", arb_bytes());
+        (
+            any::<i32>(),
+            arb_bytes(),
+            arb_bytes(),
+            proptest::collection::vec(header, 0..4),
+        )
+            .prop_map(|(delta, key, value, headers)| SimpleRecord {
+                timestamp_delta_ms: delta as i64,
+                key,
+                value,
+                headers,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn encode_validate_decode_round_trip(
+            records in proptest::collection::vec(arb_record(), 1..20),
+            base_ms in 0i64..4_000_000_000_000,
+            producer_id in -1i64..1000,
+            epoch in -1i16..10,
+            sequence in -1i32..1000,
+        ) {
+            let bytes = encode_batch(&records, base_ms, producer_id, epoch, sequence);
+            let header = validate(&bytes).unwrap();
+            prop_assert_eq!(header.records_count as usize, records.len());
+            let max_delta = records.iter().map(|r| r.timestamp_delta_ms).max().unwrap();
+            prop_assert_eq!(header.max_timestamp, base_ms + max_delta);
+            prop_assert_eq!(header.producer_id, producer_id);
+            prop_assert_eq!(decode_records(&bytes).unwrap(), records);
+            let mut two = bytes.clone();
+            two.extend_from_slice(&bytes);
+            prop_assert_eq!(split(&two).filter(|b| b.is_ok()).count(), 2);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = validate(&bytes);
+            let _ = decode_records(&bytes);
+            for one in split(&bytes) {
+                let _ = one.map(validate);
+            }
+        }
+
+        #[test]
+        fn mutated_batches_never_panic(
+            records in proptest::collection::vec(arb_record(), 1..5),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let mut bytes = encode_batch(&records, 0, -1, -1, -1);
+            for (at, value) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            // Re-seal the CRC so decode_records reaches the record parser.
+            let crc = crc32c::crc32c(&bytes[CRC_START..]);
+            bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+            let _ = decode_records(&bytes);
+        }
+    }
 }
