@@ -1,8 +1,24 @@
 //! The `eddy` binary: a thin clap front over Eddy's crates.
+//!
+//! # Layout
+//!
+//! - `start`: run the broker.
+//! - `topic`: create, list, describe, alter and delete topics.
+//! - `produce` / `consume`: kcat-style line producer and formatting consumer.
+//! - `format`: the consumer's kcat-style format strings.
+//! - `bench`: produce and consume throughput and latency runs.
+//! - `broker_metrics`: reads the broker's CPU time from its `/metrics` endpoint.
 
+mod bench;
+mod broker_metrics;
+mod consume;
+mod format;
+mod produce;
 mod start;
+mod topic;
 
 use clap::{Parser, Subcommand};
+use eddy_client::{Client, ClientConfig};
 
 #[derive(Parser)]
 #[command(name = "eddy", version, about = "Eddy: an event streaming platform")]
@@ -15,11 +31,100 @@ struct Cli {
 enum Command {
     /// Run the broker on embedded storage.
     Start(start::StartArgs),
+    /// Create, list, describe, alter and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Produce the lines of stdin as records.
+    Produce(produce::ProduceArgs),
+    /// Print records of a topic.
+    Consume(consume::ConsumeArgs),
+    /// Measure produce or consume throughput and latency.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Where the cluster is; every client command takes it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BootstrapArgs {
+    /// Kafka address(es) of the cluster, `host:port[,host:port...]`.
+    #[arg(
+        long,
+        short = 'b',
+        env = "EDDY_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap: String,
+}
+
+impl BootstrapArgs {
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig::new(&self.bootstrap)
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(self.client_config()).await?)
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` puts the whole cause chain on one line; no backtrace for a user's error.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Start(args) => start::run(args),
+        Command::Topic(cmd) => block_on(topic::run(cmd)),
+        Command::Produce(args) => block_on(produce::run(args)),
+        Command::Consume(args) => block_on(consume::run(args)),
+        Command::Bench(cmd) => block_on(bench::run(cmd)),
+    }
+}
+
+/// Runs a client command on a tokio runtime of its own.
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(command: F) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
+}
+
+/// Parses `key=value` (the value may contain `=`), for `--config`, `--set` and `-H`.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_values_split_at_the_first_equals() {
+        assert_eq!(
+            parse_key_value("a=b=c"),
+            Ok(("a".to_owned(), "b=c".to_owned()))
+        );
+        assert_eq!(parse_key_value("a="), Ok(("a".to_owned(), String::new())));
+        assert!(parse_key_value("=b").is_err());
+        assert!(parse_key_value("ab").is_err());
     }
 }

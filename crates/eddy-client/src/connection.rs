@@ -84,7 +84,7 @@ impl Pending {
         for (_, waiter) in self.waiters.drain() {
             let _ = waiter.send(Err(Error::Io {
                 addr: self.addr.clone(),
-                source: std::io::Error::other(reason.clone()),
+                cause: std::io::Error::other(reason.clone()),
             }));
         }
         self.closed.get_or_insert(reason);
@@ -174,10 +174,10 @@ impl Connection {
         let timeout = Duration::from_millis(config.connect_timeout_ms);
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(source)) => {
+            Ok(Err(cause)) => {
                 return Err(Error::Connect {
                     addr: addr.to_owned(),
-                    source,
+                    cause,
                 })
             }
             Err(_) => {
@@ -393,7 +393,7 @@ impl Connection {
     fn closed_error(&self, reason: &str) -> Error {
         Error::Io {
             addr: self.addr.clone(),
-            source: std::io::Error::other(reason.to_owned()),
+            cause: std::io::Error::other(reason.to_owned()),
         }
     }
 }

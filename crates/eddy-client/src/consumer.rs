@@ -110,6 +110,10 @@ impl Consumer {
         Ok(chosen)
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<(String, i32)> {
         self.partitions.keys().cloned().collect()

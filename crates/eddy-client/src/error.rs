@@ -79,18 +79,12 @@ fn screaming_snake(camel: &str) -> String {
 /// Everything that can go wrong in the client. Operating errors only: bugs panic.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot reach broker {addr}: {source}\nhint: is the broker running, and is the address (--bootstrap) right?")]
-    Connect {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("connection to {addr} failed: {source}")]
-    Io {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io::Error is part of the message rather than a `source()`, so that printing the
+    // chain does not say it twice (and the hint stays last).
+    #[error("cannot reach broker {addr}: {cause}\nhint: is the broker running, and is the address (--bootstrap) right?")]
+    Connect { addr: String, cause: std::io::Error },
+    #[error("connection to {addr} failed: {cause}")]
+    Io { addr: String, cause: std::io::Error },
     #[error("connection to {addr} was closed{}", if *.in_flight { " with requests in flight" } else { "" })]
     ConnectionClosed { addr: String, in_flight: bool },
     #[error("{what} timed out after {timeout_ms} ms")]
@@ -173,13 +167,13 @@ impl Clone for Error {
     fn clone(&self) -> Error {
         let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
         match self {
-            Error::Connect { addr, source } => Error::Connect {
+            Error::Connect { addr, cause } => Error::Connect {
                 addr: addr.clone(),
-                source: io(source),
+                cause: io(cause),
             },
-            Error::Io { addr, source } => Error::Io {
+            Error::Io { addr, cause } => Error::Io {
                 addr: addr.clone(),
-                source: io(source),
+                cause: io(cause),
             },
             Error::ConnectionClosed { addr, in_flight } => Error::ConnectionClosed {
                 addr: addr.clone(),
