@@ -218,11 +218,16 @@ def test_list_offsets_by_timestamp(broker):
     create_topic(broker.bootstrap, topic, 1)
     base = int(time.time() * 1000) - 3_600_000
     records = make_records(10, source="bytime")
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0})
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 1000})
+    # Records 0-4 share one batch, so the lookup must find offsets inside a batch, not just
+    # batch starts; 5-9 are a batch each.
     for i, r in enumerate(records):
         producer.produce(topic, key=r.key, value=r.value, partition=0, timestamp=base + i * 1000)
-        producer.flush(10)  # one batch per record: the lookup must find offsets inside batches too
-    assert producer.flush(10) == 0
+        if i >= 4:
+            assert producer.flush(10) == 0
+    with wire.Connection(broker.bootstrap) as conn:
+        counts = [b.record_count for b in conn.fetch_batches(topic, 0, 0)]
+    assert counts[:2] == [5, 1], f"test premise: batches of {counts}"
 
     cases = {base - 5000: 0, base: 0, base + 1: 1, base + 2500: 3, base + 9000: 9, base + 9001: -1}
     consumer = confluent_consumer(broker.bootstrap)

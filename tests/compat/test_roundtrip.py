@@ -21,7 +21,6 @@ from dataset import (
     Sent,
     consume_all_confluent,
     create_topic,
-    id_of,
     make_records,
     produce_confluent,
     unique_topic,
