@@ -23,7 +23,13 @@ impl Log {
     /// Opens (creating if absent) the partition directory and recovers it.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
         config.validate()?;
-        fs::create_dir_all(dir).context("create log directory", dir)?;
+        if !dir.exists() {
+            fs::create_dir_all(dir).context("create log directory", dir)?;
+            // The new directory's own entry must survive a crash too.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                checkpoint::sync_dir(parent)?;
+            }
+        }
         let bases = list_segments(dir)?;
         let clean = dir.join(CLEAN_SHUTDOWN).exists();
         let recovery_point = checkpoint::read(dir, RECOVERY_POINT)?;
@@ -41,7 +47,8 @@ impl Log {
             log_start_offset: start_checkpoint.unwrap_or(first_base).max(first_base),
             flushed_offset,
             poisoned: false,
-            dir_generation: 1,
+            // `open` syncs the directory before returning.
+            dir_generation: 0,
             dir_synced_generation: 0,
             recovery_point: recovery_point.unwrap_or(0),
             flush_epoch: 0,
@@ -62,10 +69,10 @@ impl Log {
         log.delete_segments_below_start()?;
         log.start_segment_clock(now_ms);
         // Only now: had we crashed before this, the marker would still say
-        // "trust everything", which was still true.
-        if checkpoint::remove_if_present(&dir.join(CLEAN_SHUTDOWN))? || !clean {
-            checkpoint::sync_dir(dir)?;
-        }
+        // "trust everything", which was still true. One directory fsync
+        // covers the marker, index renames and segment deletions above.
+        checkpoint::remove_if_present(&dir.join(CLEAN_SHUTDOWN))?;
+        checkpoint::sync_dir(dir)?;
         tracing::info!(dir = %dir.display(), clean, log_start = log.log_start_offset, log_end = log.log_end_offset(), segments = log.segments.len(), "opened log");
         Ok(log)
     }
@@ -163,7 +170,6 @@ fn load_segments(
         }
     }
     let end = segments.last().map_or(0, Segment::next_offset);
-    checkpoint::sync_dir(dir)?;
     Ok((segments, flushed_offset.unwrap_or(end)))
 }
 

@@ -194,7 +194,7 @@ impl Segment {
         if bad.is_some() && next_base.is_none() {
             return Ok(None);
         }
-        let mut segment = Segment::from_scan(dir, base_offset, path, log, tracker)?;
+        let mut segment = Segment::from_scan(dir, base_offset, path, log, tracker, true)?;
         if let Some((position, reason)) = bad {
             segment.size_bytes = file_bytes;
             segment.fence(position, &reason);
@@ -203,26 +203,39 @@ impl Segment {
     }
 
     /// Builds a segment from a finished scan, rewriting both index files.
+    /// A trusted segment's indexes are replaced `durable`ly (it will not be
+    /// scanned again); a recovered segment's are written plainly and left
+    /// dirty, for the next flush job to sync before the recovery point
+    /// passes it (until then every open scans it anyway).
     fn from_scan(
         dir: &Path,
         base_offset: i64,
         path: PathBuf,
         log: File,
         mut tracker: Tracker,
+        durable: bool,
     ) -> Result<Segment, LogError> {
         tracker.seal();
-        let offsets =
-            IndexFile::rebuild(&file_path(dir, base_offset, INDEX_SUFFIX), tracker.offsets)?;
-        let times = IndexFile::rebuild(
-            &file_path(dir, base_offset, TIME_INDEX_SUFFIX),
-            tracker.times,
-        )?;
+        let index_path = file_path(dir, base_offset, INDEX_SUFFIX);
+        let time_path = file_path(dir, base_offset, TIME_INDEX_SUFFIX);
+        let (offsets, times) = if durable {
+            let offsets = IndexFile::rebuild(&index_path, tracker.offsets)?;
+            (offsets, IndexFile::rebuild(&time_path, tracker.times)?)
+        } else {
+            let mut offsets = IndexFile::create(&index_path)?;
+            let mut times = IndexFile::create(&time_path)?;
+            tracker.offsets.into_iter().for_each(|e| offsets.push(e));
+            tracker.times.into_iter().for_each(|e| times.push(e));
+            offsets.write_pending()?;
+            times.write_pending()?;
+            (offsets, times)
+        };
         let mut segment = Segment::assemble(base_offset, path, log, offsets, times);
         segment.size_bytes = tracker.size_bytes;
         segment.next_offset = tracker.next_offset;
         segment.max_timestamp = tracker.max_timestamp;
         segment.bytes_since_index = tracker.bytes_since_index;
-        segment.indexes_dirty = false;
+        segment.indexes_dirty = !durable;
         Ok(segment)
     }
 
@@ -289,7 +302,7 @@ impl Segment {
             log.set_len(tracker.size_bytes).context("truncate", &path)?;
             log.sync_all().context("fsync", &path)?;
         }
-        let segment = Segment::from_scan(dir, base_offset, path, log, tracker)?;
+        let segment = Segment::from_scan(dir, base_offset, path, log, tracker, false)?;
         Ok((segment, bad.is_none()))
     }
 
