@@ -296,7 +296,19 @@ impl Log {
         Ok(())
     }
 
-    /// Reads whole batches from the one containing `offset`; see the crate docs.
+    /// Reads whole batches back to back, starting with the batch that
+    /// contains `offset`, up to `max_bytes` in total, stopping before any
+    /// batch whose base offset is `>= max_offset` (the high watermark or
+    /// last stable offset). With `min_one_batch` the first batch is returned
+    /// even if larger than `max_bytes` (KIP-74). The read may span segments.
+    ///
+    /// Every batch is checked (CRC-32C and offset sequence) before it is
+    /// returned. A batch that fails fences its segment from that batch on:
+    /// the good batches before it are still returned, and any read that
+    /// would start at or past it returns [`LogError::Corrupt`].
+    ///
+    /// `offset == log_end_offset` gives an empty result; an offset outside
+    /// `[log_start_offset, log_end_offset]` is [`LogError::OffsetOutOfRange`].
     pub fn read(
         &self,
         offset: i64,
@@ -382,10 +394,16 @@ impl Log {
         Ok(None)
     }
 
-    /// `(max timestamp, base offset of the first batch carrying it)`.
+    /// `(max timestamp, base offset of the first batch carrying it)` over
+    /// the segments holding offsets at or above the log start (batch
+    /// granularity; a segment partly below the start still counts whole).
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let mut best: Option<(i64, i64)> = None;
-        for (ts, offset) in self.segments.iter().filter_map(Segment::max_timestamp) {
+        let live = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset() > self.log_start_offset);
+        for (ts, offset) in live.filter_map(Segment::max_timestamp) {
             if best.is_none_or(|(best_ts, _)| ts > best_ts) {
                 best = Some((ts, offset));
             }

@@ -14,8 +14,10 @@ use std::path::Path;
 use crate::batch::{self, BatchHeader, HEADER_BYTES};
 use crate::error::{IoContext, LogError};
 
-/// Chunk size for walks that read headers only (lookups).
-pub(crate) const LOOKUP_CHUNK_BYTES: usize = 32 * 1024;
+/// Chunk size for walks that read headers only (lookups). A lookup starts
+/// at an index entry, at most `index.interval.bytes` (4 KiB by default)
+/// plus one batch before its target, so one chunk usually covers it.
+pub(crate) const LOOKUP_CHUNK_BYTES: usize = 16 * 1024;
 /// Chunk size for walks that read everything (recovery, index rebuild).
 pub(crate) const SCAN_CHUNK_BYTES: usize = 512 * 1024;
 

@@ -18,6 +18,7 @@ fn flush_jobs_run_on_another_thread_while_appends_continue() {
     fn assert_send<T: Send>() {}
     assert_send::<FlushJob>();
     assert_send::<FlushDone>();
+    assert_send::<Log>();
 
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(Mutex::new(
