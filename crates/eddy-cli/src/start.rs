@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use eddy_broker::BrokerConfig;
+
 /// Arguments of `eddy start`.
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
@@ -23,5 +25,24 @@ pub struct StartArgs {
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<()> {
-    anyhow::bail!("eddy start is being wired up (args: {args:?})")
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = BrokerConfig::default();
+    if let Some(path) = &args.config {
+        config.load_file(path)?;
+    }
+    for pair in &args.set {
+        config.set_pair(pair)?;
+    }
+    eddy_broker::run(eddy_broker::Options {
+        data_dir: args.data_dir,
+        kafka_addr: args.kafka_addr,
+        http_addr: args.http_addr,
+        config,
+    })
 }

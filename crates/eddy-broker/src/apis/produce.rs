@@ -1,0 +1,219 @@
+//! Produce: validate, check idempotent sequences, append, and (in the
+//! durable mode) wait for the flusher before acknowledging.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_log::batch::{self, BatchHeader};
+use eddy_log::LogError;
+use eddy_protocol::codes;
+use kafka_protocol::messages::produce_request::ProduceRequest;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::ResponseKind;
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::oneshot;
+
+use super::{text, Reply};
+use crate::broker::Broker;
+use crate::clock::now_ms;
+use crate::flusher::FlushResult;
+use crate::partition::Partition;
+use crate::producer_state::Check;
+
+/// Leader epoch stamped into stored batches: one node, one epoch.
+pub const LEADER_EPOCH: i32 = 0;
+
+/// What one partition's append produced, before any fsync wait.
+struct Appended {
+    response: PartitionProduceResponse,
+    wait: Option<oneshot::Receiver<FlushResult>>,
+}
+
+pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply {
+    let acks = req.acks;
+    let timeout_ms = req.timeout_ms.max(0) as u64;
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    let mut waits = Vec::new();
+    for t in req.topic_data {
+        let topic = if version >= 13 { broker.topic_by_id(t.topic_id) } else { broker.topic(&t.name) };
+        let mut partitions = Vec::with_capacity(t.partition_data.len());
+        for p in t.partition_data {
+            let appended = if acks != 0 && acks != 1 && acks != -1 {
+                failed(p.index, codes::INVALID_REQUIRED_ACKS, "acks must be -1 (all), 0 or 1".into())
+            } else if req.transactional_id.is_some() {
+                failed(p.index, codes::INVALID_PRODUCER_ID_MAPPING, "transactions are not available on this broker yet".into())
+            } else {
+                match topic.as_ref().and_then(|t| t.partition(p.index)) {
+                    Some(partition) => append(broker, &partition, p.records.unwrap_or_default(), acks),
+                    None => {
+                        let code = if version >= 13 && topic.is_none() { codes::UNKNOWN_TOPIC_ID } else { codes::UNKNOWN_TOPIC_OR_PARTITION };
+                        failed(p.index, code, "This server does not host this topic-partition.".into())
+                    }
+                }
+            };
+            if let Some(w) = appended.wait {
+                waits.push((topics.len(), partitions.len(), w));
+            }
+            partitions.push(appended.response);
+        }
+        topics.push(TopicProduceResponse::default().with_name(t.name).with_topic_id(t.topic_id).with_partition_responses(partitions));
+    }
+    Box::pin(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        for (ti, pi, wait) in waits {
+            let outcome = tokio::time::timeout_at(deadline, wait).await;
+            let code = match outcome {
+                Ok(Ok(Ok(()))) => codes::NONE,
+                Ok(Ok(Err(code))) => code,
+                Ok(Err(_)) => codes::KAFKA_STORAGE_ERROR,
+                Err(_) => codes::REQUEST_TIMED_OUT,
+            };
+            if code != codes::NONE {
+                let r = &mut topics[ti].partition_responses[pi];
+                r.error_code = code;
+                r.base_offset = -1;
+                r.error_message = Some(text(format!("the write was not made durable: {}", codes::name(code))));
+            }
+        }
+        if acks == 0 {
+            return None;
+        }
+        Some(ResponseKind::Produce(ProduceResponse::default().with_responses(topics)))
+    })
+}
+
+fn failed(index: i32, code: i16, message: String) -> Appended {
+    let response = PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_error_message(Some(StrBytes::from_string(message)));
+    Appended { response, wait: None }
+}
+
+fn log_error_code(e: &LogError) -> i16 {
+    match e {
+        LogError::InvalidBatch(_) => codes::CORRUPT_MESSAGE,
+        LogError::BatchTooLarge { .. } => codes::MESSAGE_TOO_LARGE,
+        LogError::OffsetOutOfRange { .. } => codes::OFFSET_OUT_OF_RANGE,
+        LogError::InvalidConfig(_) => codes::INVALID_CONFIG,
+        _ => codes::KAFKA_STORAGE_ERROR,
+    }
+}
+
+/// Reads the batch headers of a produce payload (no CRC check yet: the log
+/// validates every batch fully before writing anything).
+fn headers(records: &[u8]) -> Result<Vec<BatchHeader>, String> {
+    let mut out = Vec::new();
+    for b in batch::split(records) {
+        let b = b.map_err(|e| e.to_string())?;
+        let h = BatchHeader::parse(b).map_err(|e| e.to_string())?;
+        if h.magic != 2 {
+            return Err(format!("record batch magic {} is not supported; Eddy accepts v2 batches (Kafka 0.11+ clients)", h.magic));
+        }
+        out.push(h);
+    }
+    if out.is_empty() {
+        return Err("the produce request carries no record batch".into());
+    }
+    Ok(out)
+}
+
+fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks: i16) -> Appended {
+    let index = partition.index;
+    if partition.is_failed() {
+        return failed(index, codes::KAFKA_STORAGE_ERROR, "the partition's log failed and is offline until restart".into());
+    }
+    let incoming = match headers(&records) {
+        Ok(h) => h,
+        Err(m) => return failed(index, codes::CORRUPT_MESSAGE, m),
+    };
+    if incoming.iter().any(|h| h.is_transactional() || h.is_control()) {
+        return failed(index, codes::INVALID_RECORD, "transactional and control batches are not accepted yet".into());
+    }
+    let mut buf = records.to_vec();
+    let now = now_ms();
+    let mut state = partition.lock();
+    // Sequence checks for every batch before anything is written.
+    for (i, h) in incoming.iter().enumerate() {
+        match state.producers.check(h) {
+            Check::Append => {}
+            Check::Duplicate(meta) if incoming.len() == 1 => {
+                let response = PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_base_offset(meta.base_offset)
+                    .with_log_start_offset(state.log.log_start_offset());
+                drop(state);
+                // The original write may still be waiting for its fsync.
+                let wait = durable_wait(broker, partition, meta.last_offset + 1, acks);
+                return Appended { response, wait };
+            }
+            Check::Duplicate(_) => {
+                return failed(index, codes::DUPLICATE_SEQUENCE_NUMBER, format!("batch {i} of the request repeats an earlier batch"));
+            }
+            Check::Reject(code) => {
+                let m = format!("producer {} epoch {} sequence {}: {}", h.producer_id, h.producer_epoch, h.base_sequence, codes::name(code));
+                return failed(index, code, m);
+            }
+        }
+    }
+    let info = match state.log.append(&mut buf, super::produce::LEADER_EPOCH, now) {
+        Ok(info) => info,
+        Err(e) => {
+            let code = log_error_code(&e);
+            if code == codes::KAFKA_STORAGE_ERROR {
+                partition.mark_failed();
+                tracing::error!(topic = %partition.topic, partition = index, error = %e, "append failed");
+            }
+            return failed(index, code, e.to_string());
+        }
+    };
+    for h in &info.batches {
+        state.producers.update(h, now);
+    }
+    let records_appended: i64 = info.batches.iter().map(|h| h.records_count as i64).sum();
+    state.unflushed_messages += records_appended;
+    let log_start = state.log.log_start_offset();
+    let unflushed = state.unflushed_messages;
+    partition.publish(&state);
+    drop(state);
+    let response = PartitionProduceResponse::default()
+        .with_index(index)
+        .with_base_offset(info.base_offset)
+        .with_log_start_offset(log_start);
+    let wait = durable_wait(broker, partition, info.last_offset + 1, acks);
+    if !partition.is_durable() {
+        broker.data_ready.notify_waiters();
+        let flush_messages = partition_flush_messages(broker, partition);
+        if unflushed >= flush_messages {
+            broker.flusher.nudge(partition.clone(), info.last_offset + 1);
+        }
+    }
+    Appended { response, wait }
+}
+
+/// In the durable mode every write waits for its fsync before it is
+/// acknowledged (acks=1 and acks=all alike: on one node they mean the same)
+/// or becomes visible. acks=0 writes are flushed too but nobody waits.
+fn durable_wait(broker: &Broker, partition: &Arc<Partition>, offset: i64, acks: i16) -> Option<oneshot::Receiver<FlushResult>> {
+    if !partition.is_durable() {
+        return None;
+    }
+    if acks == 0 {
+        broker.flusher.nudge(partition.clone(), offset);
+        return None;
+    }
+    Some(broker.flusher.request(partition.clone(), offset))
+}
+
+fn partition_flush_messages(broker: &Broker, partition: &Partition) -> i64 {
+    let Some(topic) = broker.topic(&partition.topic) else { return i64::MAX };
+    let configs = topic.configs.read().expect("topic lock");
+    configs
+        .get("flush.messages")
+        .cloned()
+        .unwrap_or_else(|| broker.config.topic_default("flush.messages").0)
+        .parse()
+        .unwrap_or(i64::MAX)
+}

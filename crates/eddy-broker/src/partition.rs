@@ -1,0 +1,111 @@
+//! One partition: its log, idempotent-producer state and watermarks.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use eddy_log::{Log, LogConfig};
+
+use crate::producer_state::ProducerStates;
+
+/// Mutable state of a partition, behind one mutex: the log and the producer
+/// state change together so that sequence checks and appends are atomic.
+/// std Mutex, not tokio's: nothing awaits while holding it.
+pub struct PartitionState {
+    pub log: Log,
+    pub producers: ProducerStates,
+    /// Records appended since the last flush (for `flush.messages`).
+    pub unflushed_messages: i64,
+    pub last_flush_ms: i64,
+}
+
+pub struct Partition {
+    pub topic: Arc<str>,
+    pub index: i32,
+    state: Mutex<PartitionState>,
+    /// `flush.messages == 1`: acknowledge and expose records only once they
+    /// are fsynced. Otherwise Kafka's relaxed policy.
+    durable: AtomicBool,
+    /// Highest offset + 1 visible to consumers. In durable mode it trails
+    /// the fsynced offset so that no consumer ever sees a record a crash
+    /// could take back; in relaxed mode it is the log end.
+    high_watermark: AtomicI64,
+    log_start: AtomicI64,
+    log_end: AtomicI64,
+    /// Set when a storage error poisoned this partition's log.
+    failed: AtomicBool,
+}
+
+impl Partition {
+    pub fn new(topic: Arc<str>, index: i32, log: Log, producers: ProducerStates, durable: bool, now_ms: i64) -> Partition {
+        let end = log.log_end_offset();
+        let start = log.log_start_offset();
+        // Everything recovered from disk is treated as durable: it survived.
+        Partition {
+            topic,
+            index,
+            state: Mutex::new(PartitionState { log, producers, unflushed_messages: 0, last_flush_ms: now_ms }),
+            durable: AtomicBool::new(durable),
+            high_watermark: AtomicI64::new(end),
+            log_start: AtomicI64::new(start),
+            log_end: AtomicI64::new(end),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, PartitionState> {
+        // A poisoned mutex means a panic while appending: a bug. Surface it.
+        self.state.lock().expect("partition lock poisoned by a panic")
+    }
+
+    /// Takes the state out for a clean close.
+    pub fn into_state(self) -> PartitionState {
+        self.state.into_inner().expect("partition lock poisoned by a panic")
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    pub fn set_config(&self, config: LogConfig, durable: bool) {
+        let mut state = self.lock();
+        state.log.set_config(config);
+        self.durable.store(durable, Ordering::Release);
+        if !durable {
+            let end = state.log.log_end_offset();
+            self.high_watermark.fetch_max(end, Ordering::AcqRel);
+        }
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    pub fn mark_failed(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Refreshes the cached offsets after a change made under the lock.
+    pub fn publish(&self, state: &PartitionState) {
+        self.log_start.store(state.log.log_start_offset(), Ordering::Release);
+        self.log_end.store(state.log.log_end_offset(), Ordering::Release);
+        let visible = if self.is_durable() { state.log.flushed_offset() } else { state.log.log_end_offset() };
+        // The high watermark never moves backwards, except by truncation.
+        let hw = visible.min(state.log.log_end_offset());
+        self.high_watermark.fetch_max(hw, Ordering::AcqRel);
+        if self.high_watermark() > state.log.log_end_offset() {
+            self.high_watermark.store(state.log.log_end_offset(), Ordering::Release);
+        }
+    }
+}
