@@ -14,7 +14,10 @@ async fn admin_topic_lifecycle() {
     let name = common::unique_topic("admin");
 
     let topic = NewTopic::new(&name, 3).with_config("retention.ms", "3600000");
-    admin.create_topics(&[topic.clone()]).await.unwrap();
+    admin
+        .create_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
     let again = admin.create_topics(&[topic]).await.unwrap_err();
     assert_eq!(
         again.kafka_code(),
