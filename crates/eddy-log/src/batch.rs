@@ -240,6 +240,19 @@ pub fn assign_offset(batch: &mut [u8], base_offset: i64, partition_leader_epoch:
     batch[12..16].copy_from_slice(&partition_leader_epoch.to_be_bytes());
 }
 
+/// Stamps a batch with the broker's clock for a `LogAppendTime` topic, as
+/// Kafka does: the timestamp-type attribute is set, `max_timestamp` becomes
+/// `now_ms` (consumers read it as every record's timestamp) and the CRC is
+/// recomputed, since both fields are covered by it.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    assert!(batch.len() >= HEADER_BYTES);
+    let attributes = i16::from_be_bytes([batch[21], batch[22]]) | 0x08;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// One record for [`encode_batch`] / [`decode_records`]: what a producer
 /// sends, minus the offsets the batch assigns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

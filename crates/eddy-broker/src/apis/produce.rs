@@ -134,6 +134,15 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
     }
     let mut buf = records.to_vec();
     let now = now_ms();
+    let log_append_time = topic_config(broker, partition, "message.timestamp.type") == "LogAppendTime";
+    if log_append_time {
+        let mut at = 0;
+        for h in &incoming {
+            let end = at + h.total_bytes();
+            batch::set_log_append_time(&mut buf[at..end], now);
+            at = end;
+        }
+    }
     let mut state = partition.lock();
     // Sequence checks for every batch before anything is written.
     for (i, h) in incoming.iter().enumerate() {
@@ -178,10 +187,13 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
     let unflushed = state.unflushed_messages;
     partition.publish(&state);
     drop(state);
-    let response = PartitionProduceResponse::default()
+    let mut response = PartitionProduceResponse::default()
         .with_index(index)
         .with_base_offset(info.base_offset)
         .with_log_start_offset(log_start);
+    if log_append_time {
+        response.log_append_time_ms = now;
+    }
     let wait = durable_wait(broker, partition, info.last_offset + 1, acks);
     if !partition.is_durable() {
         broker.data_ready.notify_waiters();
@@ -207,13 +219,12 @@ fn durable_wait(broker: &Broker, partition: &Arc<Partition>, offset: i64, acks: 
     Some(broker.flusher.request(partition.clone(), offset))
 }
 
-fn partition_flush_messages(broker: &Broker, partition: &Partition) -> i64 {
-    let Some(topic) = broker.topic(&partition.topic) else { return i64::MAX };
+fn topic_config(broker: &Broker, partition: &Partition, name: &str) -> String {
+    let Some(topic) = broker.topic(&partition.topic) else { return String::new() };
     let configs = topic.configs.read().expect("topic lock");
-    configs
-        .get("flush.messages")
-        .cloned()
-        .unwrap_or_else(|| broker.config.topic_default("flush.messages").0)
-        .parse()
-        .unwrap_or(i64::MAX)
+    configs.get(name).cloned().unwrap_or_else(|| broker.config.topic_default(name).0)
+}
+
+fn partition_flush_messages(broker: &Broker, partition: &Partition) -> i64 {
+    topic_config(broker, partition, "flush.messages").parse().unwrap_or(i64::MAX)
 }
