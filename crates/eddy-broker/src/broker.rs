@@ -9,6 +9,7 @@ use eddy_log::Log;
 use eddy_protocol::codes;
 use tokio::sync::Notify;
 
+use crate::clock::now_ms;
 use crate::config::{check_topic_config, BrokerConfig, ConfigError};
 use crate::fetch_session::FetchSessions;
 use crate::flusher::{DuePartitions, Flusher};
@@ -16,7 +17,6 @@ use crate::meta::{MetaStore, TopicMeta};
 use crate::partition::Partition;
 use crate::producer_state::ProducerStates;
 use crate::topic::{self, Topic};
-use crate::clock::now_ms;
 
 /// Producer ids are reserved durably in blocks of this many.
 const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -32,7 +32,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: i16, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -62,15 +65,25 @@ impl DuePartitions for Broker {
 
 impl Broker {
     /// Opens the data directory, recovering every partition's log.
-    pub fn open(config: BrokerConfig, data_dir: &Path, advertised: (String, i32)) -> anyhow::Result<Arc<Broker>> {
+    pub fn open(
+        config: BrokerConfig,
+        data_dir: &Path,
+        advertised: (String, i32),
+    ) -> anyhow::Result<Arc<Broker>> {
         std::fs::create_dir_all(data_dir)?;
         let meta = MetaStore::open(data_dir)?;
         let node_id = config.i64("node.id") as i32;
         let cluster = meta.cluster(node_id, &config.get("cluster.id"))?;
         let data_ready = Arc::new(Notify::new());
         let topics_meta = meta.load_topics()?;
-        let fetch_slots = config.i64("max.incremental.fetch.session.cache.slots").max(0) as usize;
-        let tick = Duration::from_millis(config.i64("log.flush.scheduler.interval.ms").clamp(10, 60_000) as u64);
+        let fetch_slots = config
+            .i64("max.incremental.fetch.session.cache.slots")
+            .max(0) as usize;
+        let tick = Duration::from_millis(
+            config
+                .i64("log.flush.scheduler.interval.ms")
+                .clamp(10, 60_000) as u64,
+        );
         let broker = Arc::new_cyclic(|weak: &std::sync::Weak<Broker>| {
             let due: std::sync::Weak<dyn DuePartitions> = weak.clone();
             Broker {
@@ -99,14 +112,28 @@ impl Broker {
         self.data_dir.join(format!("{topic}-{index}"))
     }
 
-    fn open_partition(&self, name: &Arc<str>, index: i32, overrides: &BTreeMap<String, String>) -> anyhow::Result<Arc<Partition>> {
+    fn open_partition(
+        &self,
+        name: &Arc<str>,
+        index: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Arc<Partition>> {
         let (log_config, durable) = topic::log_config(overrides, &self.config);
         let dir = self.partition_dir(name, index);
         let log = Log::open(&dir, log_config, now_ms())
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
-        let headers = log.headers_from(log.log_start_offset()).map_err(|e| anyhow::anyhow!("scanning {}: {e}", dir.display()))?;
+        let headers = log
+            .headers_from(log.log_start_offset())
+            .map_err(|e| anyhow::anyhow!("scanning {}: {e}", dir.display()))?;
         let producers = ProducerStates::rebuild(&headers);
-        Ok(Arc::new(Partition::new(name.clone(), index, log, producers, durable, now_ms())))
+        Ok(Arc::new(Partition::new(
+            name.clone(),
+            index,
+            log,
+            producers,
+            durable,
+            now_ms(),
+        )))
     }
 
     fn load_topic(&self, t: TopicMeta) -> anyhow::Result<()> {
@@ -122,12 +149,17 @@ impl Broker {
             configs: RwLock::new(t.configs),
             partitions: RwLock::new(partitions),
         };
-        self.topics.write().expect("topics lock").insert(t.name, Arc::new(topic));
+        self.topics
+            .write()
+            .expect("topics lock")
+            .insert(t.name, Arc::new(topic));
         Ok(())
     }
 
     fn remove_deleted_dirs(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.data_dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if name.ends_with("-delete") {
@@ -141,11 +173,21 @@ impl Broker {
     }
 
     pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().expect("topics lock").values().find(|t| t.id == id).cloned()
+        self.topics
+            .read()
+            .expect("topics lock")
+            .values()
+            .find(|t| t.id == id)
+            .cloned()
     }
 
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        self.topics.read().expect("topics lock").values().cloned().collect()
+        self.topics
+            .read()
+            .expect("topics lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
@@ -153,12 +195,21 @@ impl Broker {
     }
 
     /// Checks a CreateTopics entry without creating anything.
-    pub fn validate_new_topic(&self, name: &str, partitions: i32, replication: i16, configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    pub fn validate_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
         topic::validate_name(name).map_err(|m| ApiError::new(codes::INVALID_TOPIC_EXCEPTION, m))?;
         if self.topic(name).is_some() {
-            return Err(ApiError::new(codes::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists.")));
+            return Err(ApiError::new(
+                codes::TOPIC_ALREADY_EXISTS,
+                format!("Topic '{name}' already exists."),
+            ));
         }
-        if partitions < 1 || partitions > PARTITIONS_PER_TOPIC_MAX {
+        if !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
             return Err(ApiError::new(
                 codes::INVALID_PARTITIONS,
                 format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, got {partitions}."),
@@ -177,16 +228,35 @@ impl Broker {
     }
 
     /// Creates a topic; `replication` -1 means the default.
-    pub fn create_topic(&self, name: &str, partitions: i32, replication: i16, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, ApiError> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, ApiError> {
         let _admin = self.admin.lock().expect("admin lock");
-        let partitions = if partitions == -1 { self.config.i64("num.partitions") as i32 } else { partitions };
+        let partitions = if partitions == -1 {
+            self.config.i64("num.partitions") as i32
+        } else {
+            partitions
+        };
         let replication = if replication == -1 { 1 } else { replication };
         self.validate_new_topic(name, partitions, replication, &configs)?;
-        let meta = TopicMeta { name: name.to_string(), id: uuid::Uuid::new_v4(), partitions, configs, internal: name.starts_with("__") };
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id: uuid::Uuid::new_v4(),
+            partitions,
+            configs,
+            internal: name.starts_with("__"),
+        };
         self.meta.save_topic(&meta).map_err(storage_error)?;
-        self.load_topic(meta).map_err(|e| ApiError::new(codes::KAFKA_STORAGE_ERROR, e.to_string()))?;
+        self.load_topic(meta)
+            .map_err(|e| ApiError::new(codes::KAFKA_STORAGE_ERROR, e.to_string()))?;
         tracing::info!(topic = name, partitions, "created topic");
-        self.topic(name).ok_or_else(|| ApiError::new(codes::UNKNOWN_SERVER_ERROR, "topic vanished after creation"))
+        self.topic(name).ok_or_else(|| {
+            ApiError::new(codes::UNKNOWN_SERVER_ERROR, "topic vanished after creation")
+        })
     }
 
     /// Creates a topic on first use when `auto.create.topics.enable` allows it.
@@ -195,29 +265,44 @@ impl Broker {
             return Ok(t);
         }
         if !self.config.bool("auto.create.topics.enable") {
-            return Err(ApiError::new(codes::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist.")));
+            return Err(ApiError::new(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic '{name}' does not exist."),
+            ));
         }
         match self.create_topic(name, -1, -1, BTreeMap::new()) {
-            Err(e) if e.code == codes::TOPIC_ALREADY_EXISTS => {
-                self.topic(name).ok_or_else(|| ApiError::new(codes::UNKNOWN_TOPIC_OR_PARTITION, "topic vanished"))
-            }
+            Err(e) if e.code == codes::TOPIC_ALREADY_EXISTS => self
+                .topic(name)
+                .ok_or_else(|| ApiError::new(codes::UNKNOWN_TOPIC_OR_PARTITION, "topic vanished")),
             other => other,
         }
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
         if !self.config.bool("delete.topic.enable") {
-            return Err(ApiError::new(codes::TOPIC_DELETION_DISABLED, "Topic deletion is disabled (delete.topic.enable=false)."));
+            return Err(ApiError::new(
+                codes::TOPIC_DELETION_DISABLED,
+                "Topic deletion is disabled (delete.topic.enable=false).",
+            ));
         }
         let _admin = self.admin.lock().expect("admin lock");
-        let topic = self.topic(name).ok_or_else(|| ApiError::new(codes::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist.")))?;
+        let topic = self.topic(name).ok_or_else(|| {
+            ApiError::new(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
         // The metadata file goes first: after a crash the topic is gone and
         // its leftover directories are swept at start.
         self.meta.delete_topic(name).map_err(storage_error)?;
         self.topics.write().expect("topics lock").remove(name);
         for p in topic.all_partitions() {
             let dir = self.partition_dir(name, p.index);
-            let doomed = self.data_dir.join(format!("{name}-{}.{}-delete", p.index, uuid::Uuid::new_v4().simple()));
+            let doomed = self.data_dir.join(format!(
+                "{name}-{}.{}-delete",
+                p.index,
+                uuid::Uuid::new_v4().simple()
+            ));
             if std::fs::rename(&dir, &doomed).is_ok() {
                 let _ = std::fs::remove_dir_all(&doomed);
             }
@@ -228,15 +313,28 @@ impl Broker {
         Ok(())
     }
 
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), ApiError> {
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
         let _admin = self.admin.lock().expect("admin lock");
-        let topic = self.topic(name).ok_or_else(|| ApiError::new(codes::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist.")))?;
+        let topic = self.topic(name).ok_or_else(|| {
+            ApiError::new(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
         let current = topic.partition_count();
         if count <= current {
             return Err(ApiError::new(codes::INVALID_PARTITIONS, format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}.")));
         }
         if count > PARTITIONS_PER_TOPIC_MAX {
-            return Err(ApiError::new(codes::INVALID_PARTITIONS, format!("At most {PARTITIONS_PER_TOPIC_MAX} partitions per topic.")));
+            return Err(ApiError::new(
+                codes::INVALID_PARTITIONS,
+                format!("At most {PARTITIONS_PER_TOPIC_MAX} partitions per topic."),
+            ));
         }
         if validate_only {
             return Ok(());
@@ -244,25 +342,50 @@ impl Broker {
         let overrides = topic.configs.read().expect("topic lock").clone();
         let mut added = Vec::new();
         for i in current..count {
-            added.push(self.open_partition(&topic.name, i, &overrides).map_err(|e| ApiError::new(codes::KAFKA_STORAGE_ERROR, e.to_string()))?);
+            added.push(
+                self.open_partition(&topic.name, i, &overrides)
+                    .map_err(|e| ApiError::new(codes::KAFKA_STORAGE_ERROR, e.to_string()))?,
+            );
         }
-        let meta = TopicMeta { name: name.to_string(), id: topic.id, partitions: count, configs: overrides, internal: topic.internal };
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id: topic.id,
+            partitions: count,
+            configs: overrides,
+            internal: topic.internal,
+        };
         self.meta.save_topic(&meta).map_err(storage_error)?;
         topic.partitions.write().expect("topic lock").extend(added);
         Ok(())
     }
 
     /// Replaces a topic's overrides (AlterConfigs semantics) after validation.
-    pub fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), ApiError> {
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
         let _admin = self.admin.lock().expect("admin lock");
-        let topic = self.topic(name).ok_or_else(|| ApiError::new(codes::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{name}' does not exist.")))?;
+        let topic = self.topic(name).ok_or_else(|| {
+            ApiError::new(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic '{name}' does not exist."),
+            )
+        })?;
         for (k, v) in &configs {
             check_topic_config(k, v).map_err(|e| config_error(&e))?;
         }
         if validate_only {
             return Ok(());
         }
-        let meta = TopicMeta { name: name.to_string(), id: topic.id, partitions: topic.partition_count(), configs: configs.clone(), internal: topic.internal };
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id: topic.id,
+            partitions: topic.partition_count(),
+            configs: configs.clone(),
+            internal: topic.internal,
+        };
         self.meta.save_topic(&meta).map_err(storage_error)?;
         let (log_config, durable) = topic::log_config(&configs, &self.config);
         *topic.configs.write().expect("topic lock") = configs;
@@ -276,7 +399,10 @@ impl Broker {
     pub fn next_producer_id(&self) -> Result<i64, ApiError> {
         let mut ids = self.producer_ids.lock().expect("producer id lock");
         if ids.0 >= ids.1 {
-            let start = self.meta.reserve_producer_ids(PRODUCER_ID_BLOCK).map_err(storage_error)?;
+            let start = self
+                .meta
+                .reserve_producer_ids(PRODUCER_ID_BLOCK)
+                .map_err(storage_error)?;
             *ids = (start, start + PRODUCER_ID_BLOCK);
         }
         let id = ids.0;
@@ -288,9 +414,15 @@ impl Broker {
         let now = now_ms();
         let mut due = Vec::new();
         for t in self.topics() {
-            let flush_ms = t.configs.read().expect("topic lock").get("flush.ms").cloned()
+            let flush_ms = t
+                .configs
+                .read()
+                .expect("topic lock")
+                .get("flush.ms")
+                .cloned()
                 .unwrap_or_else(|| self.config.topic_default("flush.ms").0)
-                .parse::<i64>().unwrap_or(i64::MAX);
+                .parse::<i64>()
+                .unwrap_or(i64::MAX);
             if flush_ms == i64::MAX {
                 continue;
             }
@@ -316,9 +448,13 @@ impl Broker {
             for p in t.all_partitions() {
                 let mut state = p.lock();
                 match state.log.enforce_retention(now) {
-                    Ok(n) if n > 0 => tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments"),
+                    Ok(n) if n > 0 => {
+                        tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
+                    }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed"),
+                    Err(e) => {
+                        tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                    }
                 }
                 state.producers.expire(now, expiration_ms);
                 p.publish(&state);
@@ -358,7 +494,10 @@ impl Broker {
         let mut out = HashMap::new();
         for t in self.topics() {
             for p in t.all_partitions() {
-                out.insert((t.name.to_string(), p.index), (p.log_start_offset(), p.log_end_offset(), p.high_watermark()));
+                out.insert(
+                    (t.name.to_string(), p.index),
+                    (p.log_start_offset(), p.log_end_offset(), p.high_watermark()),
+                );
             }
         }
         out
@@ -366,7 +505,10 @@ impl Broker {
 }
 
 fn storage_error(e: std::io::Error) -> ApiError {
-    ApiError::new(codes::KAFKA_STORAGE_ERROR, format!("metadata write failed: {e}"))
+    ApiError::new(
+        codes::KAFKA_STORAGE_ERROR,
+        format!("metadata write failed: {e}"),
+    )
 }
 
 pub fn config_error(e: &ConfigError) -> ApiError {

@@ -12,9 +12,17 @@ pub enum ConfigError {
     #[error("unknown setting '{0}' (see docs/configuration.md for the settings Eddy knows)")]
     Unknown(String),
     #[error("invalid value '{value}' for '{name}': {reason}")]
-    Invalid { name: String, value: String, reason: String },
+    Invalid {
+        name: String,
+        value: String,
+        reason: String,
+    },
     #[error("{path}:{line}: expected key=value, got '{text}'")]
-    Syntax { path: String, line: usize, text: String },
+    Syntax {
+        path: String,
+        line: usize,
+        text: String,
+    },
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
 }
@@ -38,10 +46,20 @@ pub struct Def {
 }
 
 const fn def(name: &'static str, default: &'static str, kind: Kind) -> Def {
-    Def { name, default, kind, topic: None }
+    Def {
+        name,
+        default,
+        kind,
+        topic: None,
+    }
 }
 const fn topic(name: &'static str, default: &'static str, kind: Kind, t: &'static str) -> Def {
-    Def { name, default, kind, topic: Some(t) }
+    Def {
+        name,
+        default,
+        kind,
+        topic: Some(t),
+    }
 }
 
 const I64_MAX: &str = "9223372036854775807";
@@ -58,7 +76,12 @@ pub const BROKER_DEFS: &[Def] = &[
     def("default.replication.factor", "1", Kind::Int),
     def("auto.create.topics.enable", "true", Kind::Bool),
     def("delete.topic.enable", "true", Kind::Bool),
-    topic("log.segment.bytes", "1073741824", Kind::Int, "segment.bytes"),
+    topic(
+        "log.segment.bytes",
+        "1073741824",
+        Kind::Int,
+        "segment.bytes",
+    ),
     topic("log.roll.ms", "604800000", Kind::Int, "segment.ms"),
     def("log.roll.hours", "168", Kind::Int),
     topic("log.retention.ms", "604800000", Kind::Int, "retention.ms"),
@@ -66,20 +89,70 @@ pub const BROKER_DEFS: &[Def] = &[
     def("log.retention.hours", "168", Kind::Int),
     topic("log.retention.bytes", "-1", Kind::Int, "retention.bytes"),
     def("log.retention.check.interval.ms", "300000", Kind::Int),
-    topic("log.index.interval.bytes", "4096", Kind::Int, "index.interval.bytes"),
-    topic("log.index.size.max.bytes", "10485760", Kind::Int, "segment.index.bytes"),
-    topic("message.max.bytes", "1048588", Kind::Int, "max.message.bytes"),
+    topic(
+        "log.index.interval.bytes",
+        "4096",
+        Kind::Int,
+        "index.interval.bytes",
+    ),
+    topic(
+        "log.index.size.max.bytes",
+        "10485760",
+        Kind::Int,
+        "segment.index.bytes",
+    ),
+    topic(
+        "message.max.bytes",
+        "1048588",
+        Kind::Int,
+        "max.message.bytes",
+    ),
     topic("log.cleanup.policy", "delete", Kind::List, "cleanup.policy"),
-    topic("compression.type", "producer", Kind::Str, "compression.type"),
-    topic("log.message.timestamp.type", "CreateTime", Kind::Str, "message.timestamp.type"),
-    topic("log.cleaner.delete.retention.ms", "86400000", Kind::Int, "delete.retention.ms"),
-    topic("log.cleaner.min.compaction.lag.ms", "0", Kind::Int, "min.compaction.lag.ms"),
-    topic("log.cleaner.max.compaction.lag.ms", I64_MAX, Kind::Int, "max.compaction.lag.ms"),
-    topic("log.cleaner.min.cleanable.ratio", "0.5", Kind::Double, "min.cleanable.dirty.ratio"),
+    topic(
+        "compression.type",
+        "producer",
+        Kind::Str,
+        "compression.type",
+    ),
+    topic(
+        "log.message.timestamp.type",
+        "CreateTime",
+        Kind::Str,
+        "message.timestamp.type",
+    ),
+    topic(
+        "log.cleaner.delete.retention.ms",
+        "86400000",
+        Kind::Int,
+        "delete.retention.ms",
+    ),
+    topic(
+        "log.cleaner.min.compaction.lag.ms",
+        "0",
+        Kind::Int,
+        "min.compaction.lag.ms",
+    ),
+    topic(
+        "log.cleaner.max.compaction.lag.ms",
+        I64_MAX,
+        Kind::Int,
+        "max.compaction.lag.ms",
+    ),
+    topic(
+        "log.cleaner.min.cleanable.ratio",
+        "0.5",
+        Kind::Double,
+        "min.cleanable.dirty.ratio",
+    ),
     topic("min.insync.replicas", "1", Kind::Int, "min.insync.replicas"),
     // Eddy's default is 1 (fsync before acknowledging, with group commit);
     // Kafka's is Long.MAX_VALUE, relying on replication. See docs/durability.md.
-    topic("log.flush.interval.messages", "1", Kind::Int, "flush.messages"),
+    topic(
+        "log.flush.interval.messages",
+        "1",
+        Kind::Int,
+        "flush.messages",
+    ),
     topic("log.flush.interval.ms", I64_MAX, Kind::Int, "flush.ms"),
     def("log.flush.scheduler.interval.ms", "1000", Kind::Int),
     def("socket.request.max.bytes", "104857600", Kind::Int),
@@ -97,7 +170,11 @@ pub const BROKER_DEFS: &[Def] = &[
     def("transaction.state.log.replication.factor", "1", Kind::Int),
     def("transaction.state.log.min.isr", "1", Kind::Int),
     def("group.initial.rebalance.delay.ms", "3000", Kind::Int),
-    def("max.incremental.fetch.session.cache.slots", "1000", Kind::Int),
+    def(
+        "max.incremental.fetch.session.cache.slots",
+        "1000",
+        Kind::Int,
+    ),
     def("fetch.max.bytes", "57671680", Kind::Int),
     def("producer.id.expiration.ms", "86400000", Kind::Int),
     def("cluster.id", "", Kind::Str),
@@ -139,12 +216,18 @@ fn check_kind(name: &str, value: &str, kind: Kind) -> Result<(), ConfigError> {
     };
     match kind {
         Kind::Int if value.is_empty() => Ok(()),
-        Kind::Int => value.parse::<i64>().map(|_| ()).map_err(|_| bad("expected an integer")),
+        Kind::Int => value
+            .parse::<i64>()
+            .map(|_| ())
+            .map_err(|_| bad("expected an integer")),
         Kind::Bool => match value {
             "true" | "false" => Ok(()),
             _ => Err(bad("expected true or false")),
         },
-        Kind::Double => value.parse::<f64>().map(|_| ()).map_err(|_| bad("expected a number")),
+        Kind::Double => value
+            .parse::<f64>()
+            .map(|_| ())
+            .map_err(|_| bad("expected a number")),
         Kind::Str | Kind::List => Ok(()),
     }
 }
@@ -170,7 +253,9 @@ pub fn check_topic_config(name: &str, value: &str) -> Result<(), ConfigError> {
             }
         }
         "compression.type" if value != "producer" => {
-            return Err(invalid("Eddy stores batches as producers compress them; only 'producer' is accepted"));
+            return Err(invalid(
+                "Eddy stores batches as producers compress them; only 'producer' is accepted",
+            ));
         }
         "message.timestamp.type" if value != "CreateTime" && value != "LogAppendTime" => {
             return Err(invalid("expected CreateTime or LogAppendTime"));
@@ -207,9 +292,11 @@ impl BrokerConfig {
         check_kind(name, value, def.kind)?;
         if let Some(t) = def.topic {
             check_topic_config(t, value).map_err(|e| match e {
-                ConfigError::Invalid { value, reason, .. } => {
-                    ConfigError::Invalid { name: name.to_string(), value, reason }
-                }
+                ConfigError::Invalid { value, reason, .. } => ConfigError::Invalid {
+                    name: name.to_string(),
+                    value,
+                    reason,
+                },
                 other => other,
             })?;
         }
@@ -238,11 +325,13 @@ impl BrokerConfig {
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
-            let (k, v) = line.split_once(['=', ':']).ok_or_else(|| ConfigError::Syntax {
-                path: path.display().to_string(),
-                line: i + 1,
-                text: line.to_string(),
-            })?;
+            let (k, v) = line
+                .split_once(['=', ':'])
+                .ok_or_else(|| ConfigError::Syntax {
+                    path: path.display().to_string(),
+                    line: i + 1,
+                    text: line.to_string(),
+                })?;
             self.set(k.trim(), v.trim())?;
         }
         Ok(())
@@ -260,7 +349,12 @@ impl BrokerConfig {
                 .get("log.retention.minutes")
                 .and_then(|m| m.parse::<i64>().ok())
                 .map(|m| m * 60_000)
-                .or_else(|| self.values.get("log.retention.hours").and_then(|h| h.parse::<i64>().ok()).map(|h| h * 3_600_000)),
+                .or_else(|| {
+                    self.values
+                        .get("log.retention.hours")
+                        .and_then(|h| h.parse::<i64>().ok())
+                        .map(|h| h * 3_600_000)
+                }),
             "log.roll.ms" => self
                 .values
                 .get("log.roll.hours")
@@ -271,7 +365,11 @@ impl BrokerConfig {
         if let Some(v) = derived {
             return v.to_string();
         }
-        BROKER_DEFS.iter().find(|d| d.name == name).map(|d| d.default.to_string()).unwrap_or_default()
+        BROKER_DEFS
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.default.to_string())
+            .unwrap_or_default()
     }
 
     pub fn is_explicit(&self, name: &str) -> bool {
@@ -292,17 +390,24 @@ impl BrokerConfig {
         if let Some(def) = BROKER_DEFS.iter().find(|d| d.topic == Some(topic_config)) {
             let explicit = self.is_explicit(def.name)
                 || (def.name == "log.retention.ms"
-                    && (self.is_explicit("log.retention.minutes") || self.is_explicit("log.retention.hours")))
+                    && (self.is_explicit("log.retention.minutes")
+                        || self.is_explicit("log.retention.hours")))
                 || (def.name == "log.roll.ms" && self.is_explicit("log.roll.hours"));
             return (self.get(def.name), explicit);
         }
-        let default = TOPIC_DEFS.iter().find(|(n, _, _)| *n == topic_config).map(|(_, d, _)| *d);
+        let default = TOPIC_DEFS
+            .iter()
+            .find(|(n, _, _)| *n == topic_config)
+            .map(|(_, d, _)| *d);
         (default.unwrap_or("").to_string(), false)
     }
 
     /// Every setting with its effective value, for DescribeConfigs on the broker.
     pub fn all(&self) -> Vec<(&'static str, String, bool)> {
-        BROKER_DEFS.iter().map(|d| (d.name, self.get(d.name), self.is_explicit(d.name))).collect()
+        BROKER_DEFS
+            .iter()
+            .map(|d| (d.name, self.get(d.name), self.is_explicit(d.name)))
+            .collect()
     }
 }
 
@@ -313,7 +418,10 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error() {
         let mut c = BrokerConfig::default();
-        assert_eq!(c.set("no.such.thing", "1"), Err(ConfigError::Unknown("no.such.thing".into())));
+        assert_eq!(
+            c.set("no.such.thing", "1"),
+            Err(ConfigError::Unknown("no.such.thing".into()))
+        );
         assert!(c.set("num.partitions", "x").is_err());
         c.set("num.partitions", "3").unwrap();
         assert_eq!(c.i64("num.partitions"), 3);
@@ -325,7 +433,10 @@ mod tests {
         assert_eq!(c.i64("log.retention.ms"), 604_800_000);
         c.set("log.retention.hours", "1").unwrap();
         assert_eq!(c.i64("log.retention.ms"), 3_600_000);
-        assert_eq!(c.topic_default("retention.ms"), ("3600000".to_string(), true));
+        assert_eq!(
+            c.topic_default("retention.ms"),
+            ("3600000".to_string(), true)
+        );
         assert_eq!(c.topic_default("segment.jitter.ms").0, "0");
     }
 
@@ -333,7 +444,11 @@ mod tests {
     fn properties_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("server.properties");
-        std::fs::write(&p, "# comment\nnum.partitions=4\nauto.create.topics.enable = false\n").unwrap();
+        std::fs::write(
+            &p,
+            "# comment\nnum.partitions=4\nauto.create.topics.enable = false\n",
+        )
+        .unwrap();
         let mut c = BrokerConfig::default();
         c.load_file(&p).unwrap();
         assert_eq!(c.i64("num.partitions"), 4);

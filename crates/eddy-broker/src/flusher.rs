@@ -54,14 +54,25 @@ impl Flusher {
             .name("eddy-flusher".into())
             .spawn(move || run(rx, notify, due, tick))
             .expect("spawning the flusher thread");
-        Flusher { tx, thread: std::sync::Mutex::new(Some(thread)) }
+        Flusher {
+            tx,
+            thread: std::sync::Mutex::new(Some(thread)),
+        }
     }
 
     /// Asks for `offset` of `partition` to become durable; the receiver
     /// resolves when it is (or with a Kafka error code if fsync failed).
-    pub fn request(&self, partition: Arc<Partition>, offset: i64) -> oneshot::Receiver<FlushResult> {
+    pub fn request(
+        &self,
+        partition: Arc<Partition>,
+        offset: i64,
+    ) -> oneshot::Receiver<FlushResult> {
         let (done, rx) = oneshot::channel();
-        let req = FlushRequest { partition, offset, done: Some(done) };
+        let req = FlushRequest {
+            partition,
+            offset,
+            done: Some(done),
+        };
         if let Err(mpsc::SendError(Message::Flush(req))) = self.tx.send(Message::Flush(req)) {
             if let Some(done) = req.done {
                 let _ = done.send(Err(codes::KAFKA_STORAGE_ERROR));
@@ -72,7 +83,11 @@ impl Flusher {
 
     /// Flushes without anyone waiting (relaxed policy thresholds).
     pub fn nudge(&self, partition: Arc<Partition>, offset: i64) {
-        let _ = self.tx.send(Message::Flush(FlushRequest { partition, offset, done: None }));
+        let _ = self.tx.send(Message::Flush(FlushRequest {
+            partition,
+            offset,
+            done: None,
+        }));
     }
 
     /// Finishes the queued rounds and stops the thread.
@@ -84,7 +99,12 @@ impl Flusher {
     }
 }
 
-fn run(rx: mpsc::Receiver<Message>, notify: Arc<Notify>, due: Weak<dyn DuePartitions>, tick: Duration) {
+fn run(
+    rx: mpsc::Receiver<Message>,
+    notify: Arc<Notify>,
+    due: Weak<dyn DuePartitions>,
+    tick: Duration,
+) {
     let mut stopping = false;
     while !stopping {
         let mut round = Vec::new();
@@ -103,7 +123,11 @@ fn run(rx: mpsc::Receiver<Message>, notify: Arc<Notify>, due: Weak<dyn DuePartit
         }
         if let Some(due) = due.upgrade() {
             for partition in due.due_for_flush() {
-                round.push(FlushRequest { partition, offset: 0, done: None });
+                round.push(FlushRequest {
+                    partition,
+                    offset: 0,
+                    done: None,
+                });
             }
         }
         if !round.is_empty() {
@@ -116,10 +140,15 @@ fn run(rx: mpsc::Receiver<Message>, notify: Arc<Notify>, due: Weak<dyn DuePartit
 fn flush_round(round: Vec<FlushRequest>) {
     let mut partitions: HashMap<*const Partition, Arc<Partition>> = HashMap::new();
     for r in &round {
-        partitions.entry(Arc::as_ptr(&r.partition)).or_insert_with(|| r.partition.clone());
+        partitions
+            .entry(Arc::as_ptr(&r.partition))
+            .or_insert_with(|| r.partition.clone());
     }
     // Take jobs under each lock, then fsync with no lock held.
-    let jobs: Vec<_> = partitions.values().map(|p| (p.clone(), p.lock().log.flush_job())).collect();
+    let jobs: Vec<_> = partitions
+        .values()
+        .map(|p| (p.clone(), p.lock().log.flush_job()))
+        .collect();
     for (partition, job) in jobs {
         let Some(job) = job else { continue };
         let done = job.complete();

@@ -12,12 +12,22 @@ use tokio::sync::watch;
 
 use crate::broker::Broker;
 
-pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let app = Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(broker);
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(broker);
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
         tracing::error!(error = %e, "HTTP server failed");
     }
 }
@@ -44,7 +54,9 @@ pub fn process_cpu_seconds() -> Option<f64> {
 async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
     let mut out = String::new();
     if let Some(cpu) = process_cpu_seconds() {
-        out.push_str("# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n");
+        out.push_str(
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n",
+        );
         out.push_str("# TYPE process_cpu_seconds_total counter\n");
         out.push_str(&format!("process_cpu_seconds_total {cpu}\n"));
     }
@@ -52,11 +64,15 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
     let mut offsets: Vec<_> = broker.offsets().into_iter().collect();
     offsets.sort();
     for ((topic, partition), (_start, end, _hw)) in &offsets {
-        out.push_str(&format!("eddy_partition_log_end_offset{{topic=\"{topic}\",partition=\"{partition}\"}} {end}\n"));
+        out.push_str(&format!(
+            "eddy_partition_log_end_offset{{topic=\"{topic}\",partition=\"{partition}\"}} {end}\n"
+        ));
     }
     out.push_str("# HELP eddy_partition_high_watermark Offset below which records are visible.\n# TYPE eddy_partition_high_watermark gauge\n");
     for ((topic, partition), (_start, _end, hw)) in &offsets {
-        out.push_str(&format!("eddy_partition_high_watermark{{topic=\"{topic}\",partition=\"{partition}\"}} {hw}\n"));
+        out.push_str(&format!(
+            "eddy_partition_high_watermark{{topic=\"{topic}\",partition=\"{partition}\"}} {hw}\n"
+        ));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -47,16 +47,21 @@ pub struct Options {
 }
 
 /// Where Metadata sends clients: `advertised.listeners`, else the listener.
-fn advertised(config: &BrokerConfig, kafka_addr: &std::net::SocketAddr) -> anyhow::Result<(String, i32)> {
+fn advertised(
+    config: &BrokerConfig,
+    kafka_addr: &std::net::SocketAddr,
+) -> anyhow::Result<(String, i32)> {
     let configured = config.get("advertised.listeners");
     let Some(first) = configured.split(',').map(str::trim).find(|s| !s.is_empty()) else {
         return Ok((kafka_addr.ip().to_string(), kafka_addr.port() as i32));
     };
     let hostport = first.split_once("://").map_or(first, |(_, rest)| rest);
-    let (host, port) = hostport
-        .rsplit_once(':')
-        .ok_or_else(|| anyhow::anyhow!("advertised.listeners entry '{first}' must look like PLAINTEXT://host:port"))?;
-    let port: i32 = port.parse().map_err(|_| anyhow::anyhow!("advertised.listeners port in '{first}' is not a number"))?;
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
+        anyhow::anyhow!("advertised.listeners entry '{first}' must look like PLAINTEXT://host:port")
+    })?;
+    let port: i32 = port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("advertised.listeners port in '{first}' is not a number"))?;
     Ok((host.to_string(), port))
 }
 
@@ -64,7 +69,10 @@ fn advertised(config: &BrokerConfig, kafka_addr: &std::net::SocketAddr) -> anyho
 /// listeners stop, in-flight requests are answered, logs are flushed and
 /// closed.
 pub fn run(options: Options) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("eddy-io").build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("eddy-io")
+        .build()?;
     runtime.block_on(async move {
         let kafka = TcpListener::bind(&options.kafka_addr)
             .await
@@ -93,7 +101,12 @@ pub fn run(options: Options) -> anyhow::Result<()> {
 }
 
 async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
-    let every = Duration::from_millis(broker.config.i64("log.retention.check.interval.ms").max(100) as u64);
+    let every = Duration::from_millis(
+        broker
+            .config
+            .i64("log.retention.check.interval.ms")
+            .max(100) as u64,
+    );
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -70,8 +70,14 @@ impl MetaStore {
         } else {
             configured_id.to_string()
         };
-        let meta = ClusterMeta { cluster_id, node_id };
-        write_atomic(&path, &serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?)?;
+        let meta = ClusterMeta {
+            cluster_id,
+            node_id,
+        };
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?,
+        )?;
         Ok(meta)
     }
 
@@ -116,7 +122,10 @@ impl MetaStore {
     /// reused across crashes.
     pub fn reserve_producer_ids(&self, block_size: i64) -> std::io::Result<i64> {
         let path = self.dir.join("producer-id-block");
-        let start = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+        let start = fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
         write_atomic(&path, (start + block_size).to_string().as_bytes())?;
         Ok(start)
     }

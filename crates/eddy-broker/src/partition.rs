@@ -36,14 +36,26 @@ pub struct Partition {
 }
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, log: Log, producers: ProducerStates, durable: bool, now_ms: i64) -> Partition {
+    pub fn new(
+        topic: Arc<str>,
+        index: i32,
+        log: Log,
+        producers: ProducerStates,
+        durable: bool,
+        now_ms: i64,
+    ) -> Partition {
         let end = log.log_end_offset();
         let start = log.log_start_offset();
         // Everything recovered from disk is treated as durable: it survived.
         Partition {
             topic,
             index,
-            state: Mutex::new(PartitionState { log, producers, unflushed_messages: 0, last_flush_ms: now_ms }),
+            state: Mutex::new(PartitionState {
+                log,
+                producers,
+                unflushed_messages: 0,
+                last_flush_ms: now_ms,
+            }),
             durable: AtomicBool::new(durable),
             high_watermark: AtomicI64::new(end),
             log_start: AtomicI64::new(start),
@@ -54,12 +66,16 @@ impl Partition {
 
     pub fn lock(&self) -> MutexGuard<'_, PartitionState> {
         // A poisoned mutex means a panic while appending: a bug. Surface it.
-        self.state.lock().expect("partition lock poisoned by a panic")
+        self.state
+            .lock()
+            .expect("partition lock poisoned by a panic")
     }
 
     /// Takes the state out for a clean close.
     pub fn into_state(self) -> PartitionState {
-        self.state.into_inner().expect("partition lock poisoned by a panic")
+        self.state
+            .into_inner()
+            .expect("partition lock poisoned by a panic")
     }
 
     pub fn is_durable(&self) -> bool {
@@ -98,14 +114,21 @@ impl Partition {
 
     /// Refreshes the cached offsets after a change made under the lock.
     pub fn publish(&self, state: &PartitionState) {
-        self.log_start.store(state.log.log_start_offset(), Ordering::Release);
-        self.log_end.store(state.log.log_end_offset(), Ordering::Release);
-        let visible = if self.is_durable() { state.log.flushed_offset() } else { state.log.log_end_offset() };
+        self.log_start
+            .store(state.log.log_start_offset(), Ordering::Release);
+        self.log_end
+            .store(state.log.log_end_offset(), Ordering::Release);
+        let visible = if self.is_durable() {
+            state.log.flushed_offset()
+        } else {
+            state.log.log_end_offset()
+        };
         // The high watermark never moves backwards, except by truncation.
         let hw = visible.min(state.log.log_end_offset());
         self.high_watermark.fetch_max(hw, Ordering::AcqRel);
         if self.high_watermark() > state.log.log_end_offset() {
-            self.high_watermark.store(state.log.log_end_offset(), Ordering::Release);
+            self.high_watermark
+                .store(state.log.log_end_offset(), Ordering::Release);
         }
     }
 }

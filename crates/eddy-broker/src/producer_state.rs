@@ -96,8 +96,10 @@ impl ProducerStates {
             };
         }
         let last_seq = h.last_sequence();
-        if let Some(dup) =
-            entry.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
+        if let Some(dup) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
         {
             return Check::Duplicate(*dup);
         }
@@ -114,7 +116,9 @@ impl ProducerStates {
         if !h.has_producer_id() {
             return;
         }
-        if !self.producers.contains_key(&h.producer_id) && self.producers.len() >= PRODUCERS_PER_PARTITION_MAX {
+        if !self.producers.contains_key(&h.producer_id)
+            && self.producers.len() >= PRODUCERS_PER_PARTITION_MAX
+        {
             self.evict_oldest();
         }
         let entry = self.producers.entry(h.producer_id).or_default();
@@ -145,7 +149,8 @@ impl ProducerStates {
 
     /// Forgets producers idle for longer than `expiration_ms`.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) {
-        self.producers.retain(|_, e| now_ms - e.last_write_ms <= expiration_ms);
+        self.producers
+            .retain(|_, e| now_ms - e.last_write_ms <= expiration_ms);
     }
 
     /// Rebuilds the state from the batch headers of a log.
@@ -186,7 +191,10 @@ mod tests {
     #[test]
     fn sequence_rules() {
         let mut s = ProducerStates::default();
-        assert_eq!(s.check(&header(7, 0, 3, 1, 0)), Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
+        assert_eq!(
+            s.check(&header(7, 0, 3, 1, 0)),
+            Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
         let first = header(7, 0, 0, 5, 0);
         assert_eq!(s.check(&first), Check::Append);
         s.update(&first, 1);
@@ -195,11 +203,20 @@ mod tests {
             Check::Duplicate(m) => assert_eq!((m.base_offset, m.last_offset), (0, 4)),
             other => panic!("expected duplicate, got {other:?}"),
         }
-        assert_eq!(s.check(&header(7, 0, 6, 1, 5)), Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
+        assert_eq!(
+            s.check(&header(7, 0, 6, 1, 5)),
+            Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
         assert_eq!(s.check(&header(7, 0, 5, 1, 5)), Check::Append);
         // Older epochs are fenced; a newer epoch must restart at 0.
-        assert_eq!(s.check(&header(7, -1, 5, 1, 5)), Check::Reject(codes::INVALID_PRODUCER_EPOCH));
-        assert_eq!(s.check(&header(7, 1, 5, 1, 5)), Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
+        assert_eq!(
+            s.check(&header(7, -1, 5, 1, 5)),
+            Check::Reject(codes::INVALID_PRODUCER_EPOCH)
+        );
+        assert_eq!(
+            s.check(&header(7, 1, 5, 1, 5)),
+            Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
         assert_eq!(s.check(&header(7, 1, 0, 1, 5)), Check::Append);
     }
 
@@ -212,8 +229,14 @@ mod tests {
         let s = ProducerStates::rebuild(&headers);
         let e = s.get(1).unwrap();
         assert_eq!(e.batches.len(), BATCHES_PER_PRODUCER_MAX);
-        assert_eq!(s.check(&header(1, 0, 14, 2, 0)), Check::Duplicate(e.batches[4]));
-        assert_eq!(s.check(&header(1, 0, 0, 2, 0)), Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
+        assert_eq!(
+            s.check(&header(1, 0, 14, 2, 0)),
+            Check::Duplicate(e.batches[4])
+        );
+        assert_eq!(
+            s.check(&header(1, 0, 0, 2, 0)),
+            Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        );
         assert_eq!(s.check(&header(1, 0, 16, 2, 0)), Check::Append);
     }
 }

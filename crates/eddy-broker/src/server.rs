@@ -38,24 +38,39 @@ impl Limits {
     pub fn from_broker(broker: &Broker) -> Arc<Limits> {
         let c = &broker.config;
         let inflight_bytes_max = c.i64("queued.max.request.bytes").clamp(1 << 20, 1 << 40) as usize;
-        let request_bytes_max = (c.i64("socket.request.max.bytes").max(1024) as usize).min(inflight_bytes_max);
+        let request_bytes_max =
+            (c.i64("socket.request.max.bytes").max(1024) as usize).min(inflight_bytes_max);
         Arc::new(Limits {
             request_bytes_max,
             idle_ms: c.i64("connections.max.idle.ms").max(1000) as u64,
-            connections: Arc::new(Semaphore::new(c.i64("max.connections").clamp(1, 1 << 20) as usize)),
-            inflight_bytes: Arc::new(Semaphore::new(inflight_bytes_max.min(Semaphore::MAX_PERMITS))),
+            connections: Arc::new(Semaphore::new(
+                c.i64("max.connections").clamp(1, 1 << 20) as usize
+            )),
+            inflight_bytes: Arc::new(Semaphore::new(
+                inflight_bytes_max.min(Semaphore::MAX_PERMITS),
+            )),
             inflight_bytes_max,
         })
     }
 }
 
 enum Outgoing {
-    Reply { api_key: ApiKey, version: i16, correlation_id: i32, reply: Reply, _permit: OwnedSemaphorePermit },
+    Reply {
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        reply: Reply,
+        _permit: OwnedSemaphorePermit,
+    },
     Raw(Bytes),
 }
 
 /// Accepts connections until `shutdown` flips to true.
-pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let limits = Limits::from_broker(&broker);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -86,12 +101,20 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut shutdown: wat
     }
     // Let in-flight requests finish and be answered.
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still busy after 10 s; closing them");
     }
 }
 
-async fn connection(broker: Arc<Broker>, stream: TcpStream, limits: Arc<Limits>, mut shutdown: watch::Receiver<bool>) {
+async fn connection(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    limits: Arc<Limits>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let peer = stream.peer_addr().ok();
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Outgoing>(CONNECTION_INFLIGHT_REQUESTS_MAX);
@@ -99,7 +122,13 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, limits: Arc<Limits>,
         while let Some(out) = rx.recv().await {
             let bytes = match out {
                 Outgoing::Raw(b) => b,
-                Outgoing::Reply { api_key, version, correlation_id, reply, _permit } => {
+                Outgoing::Reply {
+                    api_key,
+                    version,
+                    correlation_id,
+                    reply,
+                    _permit,
+                } => {
                     let Some(body) = reply.await else { continue };
                     match response::encode(api_key, version, correlation_id, &body) {
                         Ok(b) => b,
@@ -130,7 +159,12 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, limits: Arc<Limits>,
                 }
             };
             let frame = buf.split_to(total).freeze().slice(frame::PREFIX_BYTES..);
-            let Ok(permit) = limits.inflight_bytes.clone().acquire_many_owned(total.min(limits.inflight_bytes_max) as u32).await else {
+            let Ok(permit) = limits
+                .inflight_bytes
+                .clone()
+                .acquire_many_owned(total.min(limits.inflight_bytes_max) as u32)
+                .await
+            else {
                 break 'read;
             };
             match handle_frame(&broker, frame, permit) {
@@ -165,18 +199,28 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, limits: Arc<Limits>,
     let _ = writer.await;
 }
 
-fn handle_frame(broker: &Arc<Broker>, frame: Bytes, permit: OwnedSemaphorePermit) -> Result<Outgoing, DecodeError> {
+fn handle_frame(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    permit: OwnedSemaphorePermit,
+) -> Result<Outgoing, DecodeError> {
     match request::decode(frame) {
         Ok(req) => {
             let api_key = req.api_key;
             let version = req.header.request_api_version;
             let correlation_id = req.header.correlation_id;
             let reply = apis::dispatch(broker, req);
-            Ok(Outgoing::Reply { api_key, version, correlation_id, reply, _permit: permit })
+            Ok(Outgoing::Reply {
+                api_key,
+                version,
+                correlation_id,
+                reply,
+                _permit: permit,
+            })
         }
-        Err(DecodeError::UnsupportedApiVersions { correlation_id, .. }) => {
-            Ok(Outgoing::Raw(response::unsupported_api_versions(correlation_id)))
-        }
+        Err(DecodeError::UnsupportedApiVersions { correlation_id, .. }) => Ok(Outgoing::Raw(
+            response::unsupported_api_versions(correlation_id),
+        )),
         Err(e) => Err(e),
     }
 }

@@ -33,7 +33,11 @@ impl Topic {
         if index < 0 {
             return None;
         }
-        self.partitions.read().expect("topic lock").get(index as usize).cloned()
+        self.partitions
+            .read()
+            .expect("topic lock")
+            .get(index as usize)
+            .cloned()
     }
 
     pub fn partition_count(&self) -> i32 {
@@ -45,7 +49,10 @@ impl Topic {
     }
 
     /// Every topic config with its effective value and source.
-    pub fn effective_configs(&self, broker: &BrokerConfig) -> Vec<(&'static str, String, ConfigSource)> {
+    pub fn effective_configs(
+        &self,
+        broker: &BrokerConfig,
+    ) -> Vec<(&'static str, String, ConfigSource)> {
         let overrides = self.configs.read().expect("topic lock");
         effective_configs(&overrides, broker)
     }
@@ -62,17 +69,32 @@ pub fn effective_configs(
                 return (*name, v.clone(), ConfigSource::DynamicTopic);
             }
             let (v, explicit) = broker.topic_default(name);
-            (*name, v, if explicit { ConfigSource::StaticBroker } else { ConfigSource::Default })
+            (
+                *name,
+                v,
+                if explicit {
+                    ConfigSource::StaticBroker
+                } else {
+                    ConfigSource::Default
+                },
+            )
         })
         .collect()
 }
 
 fn value<'a>(configs: &'a [(&'static str, String, ConfigSource)], name: &str) -> &'a str {
-    configs.iter().find(|(n, _, _)| *n == name).map(|(_, v, _)| v.as_str()).unwrap_or("")
+    configs
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, v, _)| v.as_str())
+        .unwrap_or("")
 }
 
 /// The log settings and durability mode that a topic's configs give.
-pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> (LogConfig, bool) {
+pub fn log_config(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> (LogConfig, bool) {
     let c = effective_configs(overrides, broker);
     let int = |n: &str, d: i64| value(&c, n).parse::<i64>().unwrap_or(d);
     let defaults = LogConfig::default();
@@ -101,7 +123,10 @@ pub fn validate_name(name: &str) -> Result<(), String> {
             "Topic name is illegal, it can't be longer than {TOPIC_NAME_BYTES_MAX} characters, topic name: {name}"
         ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -128,7 +153,11 @@ mod tests {
         let broker = BrokerConfig::default();
         let (_, durable) = log_config(&BTreeMap::new(), &broker);
         assert!(durable);
-        let relaxed: BTreeMap<_, _> = [("flush.messages".to_string(), "9223372036854775807".to_string())].into();
+        let relaxed: BTreeMap<_, _> = [(
+            "flush.messages".to_string(),
+            "9223372036854775807".to_string(),
+        )]
+        .into();
         assert!(!log_config(&relaxed, &broker).1);
     }
 }

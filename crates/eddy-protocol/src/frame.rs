@@ -43,7 +43,10 @@ pub fn check(buf: &[u8], max_bytes: usize) -> Result<Option<usize>, FrameError> 
         return Err(FrameError::Invalid(size));
     }
     if size as usize > max_bytes {
-        return Err(FrameError::TooLarge { size: size as i64, max_bytes });
+        return Err(FrameError::TooLarge {
+            size: size as i64,
+            max_bytes,
+        });
     }
     let total = PREFIX_BYTES + size as usize;
     if buf.len() < total {
@@ -68,8 +71,17 @@ mod tests {
 
     #[test]
     fn rejects_oversized_and_negative_and_tls() {
-        assert!(matches!(check(&[0x7f, 0, 0, 0], 1000), Err(FrameError::TooLarge { .. })));
-        assert!(matches!(check(&[0xff, 0xff, 0xff, 0xff], 1000), Err(FrameError::Invalid(-1))));
-        assert_eq!(check(&[0x16, 0x03, 0x01, 0x02, 0], 1 << 30), Err(FrameError::TlsOnPlaintext));
+        assert!(matches!(
+            check(&[0x7f, 0, 0, 0], 1000),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            check(&[0xff, 0xff, 0xff, 0xff], 1000),
+            Err(FrameError::Invalid(-1))
+        ));
+        assert_eq!(
+            check(&[0x16, 0x03, 0x01, 0x02, 0], 1 << 30),
+            Err(FrameError::TlsOnPlaintext)
+        );
     }
 }

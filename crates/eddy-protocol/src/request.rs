@@ -26,11 +26,19 @@ pub enum DecodeError {
     #[error("ApiVersions v{version} is not supported")]
     UnsupportedApiVersions { version: i16, correlation_id: i32 },
     #[error("{api_key:?} v{version} is not supported")]
-    UnsupportedVersion { api_key: ApiKey, version: i16, correlation_id: i32 },
+    UnsupportedVersion {
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    },
     #[error("malformed request header: {0}")]
     Header(String),
     #[error("{api_key:?} v{version}: {reason}")]
-    Body { api_key: ApiKey, version: i16, reason: String },
+    Body {
+        api_key: ApiKey,
+        version: i16,
+        reason: String,
+    },
 }
 
 /// The first eight bytes of every request: enough to route an error.
@@ -47,13 +55,22 @@ pub fn peek(frame: &[u8]) -> Option<(i16, i16, i32)> {
 /// Decodes one request from a frame without its size prefix.
 pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
     let (key, version, correlation_id) = peek(&frame).ok_or(DecodeError::Truncated)?;
-    let api_key = ApiKey::try_from(key)
-        .map_err(|_| DecodeError::UnknownApiKey { api_key: key, correlation_id })?;
+    let api_key = ApiKey::try_from(key).map_err(|_| DecodeError::UnknownApiKey {
+        api_key: key,
+        correlation_id,
+    })?;
     if !versions::is_supported(api_key, version) {
         if api_key == ApiKey::ApiVersions {
-            return Err(DecodeError::UnsupportedApiVersions { version, correlation_id });
+            return Err(DecodeError::UnsupportedApiVersions {
+                version,
+                correlation_id,
+            });
         }
-        return Err(DecodeError::UnsupportedVersion { api_key, version, correlation_id });
+        return Err(DecodeError::UnsupportedVersion {
+            api_key,
+            version,
+            correlation_id,
+        });
     }
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
@@ -63,10 +80,15 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
         version,
         reason: e.to_string(),
     })?;
-    let body = RequestKind::decode(api_key, &mut frame, version).map_err(|e| DecodeError::Body {
+    let body =
+        RequestKind::decode(api_key, &mut frame, version).map_err(|e| DecodeError::Body {
+            api_key,
+            version,
+            reason: e.to_string(),
+        })?;
+    Ok(Request {
         api_key,
-        version,
-        reason: e.to_string(),
-    })?;
-    Ok(Request { api_key, header, body })
+        header,
+        body,
+    })
 }

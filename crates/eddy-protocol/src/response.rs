@@ -19,8 +19,11 @@ pub fn encode(
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0);
-    header.encode(&mut buf, header_version).map_err(|e| EncodeError(e.to_string()))?;
-    body.encode(&mut buf, version).map_err(|e| EncodeError(e.to_string()))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| EncodeError(e.to_string()))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| EncodeError(e.to_string()))?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
@@ -32,10 +35,17 @@ pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
         .iter()
         .filter_map(|k| {
             let (min, max) = versions::range(*k)?;
-            Some(ApiVersion::default().with_api_key(*k as i16).with_min_version(min).with_max_version(max))
+            Some(
+                ApiVersion::default()
+                    .with_api_key(*k as i16)
+                    .with_min_version(min)
+                    .with_max_version(max),
+            )
         })
         .collect();
-    ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys)
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(api_keys)
 }
 
 /// v0 UNSUPPORTED_VERSION answer to an ApiVersions request of a version we

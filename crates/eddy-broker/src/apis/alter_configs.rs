@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use eddy_protocol::codes;
 use kafka_protocol::messages::alter_configs_request::AlterConfigsRequest;
-use kafka_protocol::messages::alter_configs_response::{AlterConfigsResourceResponse, AlterConfigsResponse};
+use kafka_protocol::messages::alter_configs_response::{
+    AlterConfigsResourceResponse, AlterConfigsResponse,
+};
 use kafka_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 use kafka_protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse as IncResult, IncrementalAlterConfigsResponse,
@@ -20,7 +22,10 @@ fn not_topic(resource_type: i8) -> ApiError {
     if resource_type == RESOURCE_BROKER {
         ApiError::new(codes::INVALID_REQUEST, "Broker settings are static on Eddy: set them in the properties file or with --set and restart.")
     } else {
-        ApiError::new(codes::INVALID_REQUEST, format!("Resource type {resource_type} cannot be altered (topics: 2)."))
+        ApiError::new(
+            codes::INVALID_REQUEST,
+            format!("Resource type {resource_type} cannot be altered (topics: 2)."),
+        )
     }
 }
 
@@ -35,11 +40,17 @@ pub fn handle(broker: &Arc<Broker>, req: AlterConfigsRequest) -> AlterConfigsRes
                 let configs: BTreeMap<String, String> = r
                     .configs
                     .iter()
-                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
                     .collect();
                 broker.set_topic_configs(&r.resource_name, configs, req.validate_only)
             };
-            let mut out = AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name);
+            let mut out = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name);
             if let Err(e) = outcome {
                 out.error_code = e.code;
                 out.error_message = Some(text(e.message));
@@ -55,7 +66,10 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
-pub fn handle_incremental(broker: &Arc<Broker>, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub fn handle_incremental(
+    broker: &Arc<Broker>,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let responses = req
         .resources
         .into_iter()
@@ -65,7 +79,9 @@ pub fn handle_incremental(broker: &Arc<Broker>, req: IncrementalAlterConfigsRequ
             } else {
                 apply(broker, &r.resource_name, &r.configs, req.validate_only)
             };
-            let mut out = IncResult::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name);
+            let mut out = IncResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name);
             if let Err(e) = outcome {
                 out.error_code = e.code;
                 out.error_message = Some(text(e.message));
@@ -82,25 +98,46 @@ fn apply(
     ops: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
     validate_only: bool,
 ) -> Result<(), ApiError> {
-    let t = broker
-        .topic(topic)
-        .ok_or_else(|| ApiError::new(codes::UNKNOWN_TOPIC_OR_PARTITION, format!("Topic '{topic}' does not exist.")))?;
+    let t = broker.topic(topic).ok_or_else(|| {
+        ApiError::new(
+            codes::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("Topic '{topic}' does not exist."),
+        )
+    })?;
     let mut configs = t.configs.read().expect("topic lock").clone();
     for op in ops {
         let name = op.name.to_string();
         let value = op.value.as_ref().map(|v| v.to_string());
         match op.config_operation {
             OP_SET => {
-                let v = value.ok_or_else(|| ApiError::new(codes::INVALID_REQUEST, format!("SET of '{name}' needs a value.")))?;
+                let v = value.ok_or_else(|| {
+                    ApiError::new(
+                        codes::INVALID_REQUEST,
+                        format!("SET of '{name}' needs a value."),
+                    )
+                })?;
                 configs.insert(name, v);
             }
             OP_DELETE => {
                 configs.remove(&name);
             }
             OP_APPEND | OP_SUBTRACT => {
-                let current = configs.get(&name).cloned().unwrap_or_else(|| broker.config.topic_default(&name).0);
-                let mut items: Vec<String> = current.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-                for v in value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let current = configs
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| broker.config.topic_default(&name).0);
+                let mut items: Vec<String> = current
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                for v in value
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
                     if op.config_operation == OP_APPEND {
                         if !items.iter().any(|i| i == v) {
                             items.push(v.to_string());
@@ -111,7 +148,12 @@ fn apply(
                 }
                 configs.insert(name, items.join(","));
             }
-            other => return Err(ApiError::new(codes::INVALID_REQUEST, format!("Unknown config operation {other}."))),
+            other => {
+                return Err(ApiError::new(
+                    codes::INVALID_REQUEST,
+                    format!("Unknown config operation {other}."),
+                ))
+            }
         }
     }
     broker.set_topic_configs(topic, configs, validate_only)

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsRequest;
-use kafka_protocol::messages::create_partitions_response::{CreatePartitionsResponse, CreatePartitionsTopicResult};
+use kafka_protocol::messages::create_partitions_response::{
+    CreatePartitionsResponse, CreatePartitionsTopicResult,
+};
 
 use super::text;
 use crate::broker::Broker;

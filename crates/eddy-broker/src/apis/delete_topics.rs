@@ -4,13 +4,19 @@ use std::sync::Arc;
 
 use eddy_protocol::codes;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
-use kafka_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
+use kafka_protocol::messages::delete_topics_response::{
+    DeletableTopicResult, DeleteTopicsResponse,
+};
 use kafka_protocol::messages::TopicName;
 
 use super::text;
 use crate::broker::Broker;
 
-pub fn handle(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let mut targets: Vec<(Option<String>, uuid::Uuid)> = Vec::new();
     if version >= 6 {
         for t in req.topics {
@@ -28,7 +34,8 @@ pub fn handle(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i16) -> D
                 Some(n) => Some(n.clone()),
                 None => broker.topic_by_id(id).map(|t| t.name.to_string()),
             };
-            let mut r = DeletableTopicResult::default().with_name(name.clone().map(|n| TopicName(text(n))));
+            let mut r =
+                DeletableTopicResult::default().with_name(name.clone().map(|n| TopicName(text(n))));
             if version >= 6 {
                 r.topic_id = id;
             }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use eddy_protocol::codes;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsRequest;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult, DescribeConfigsSynonym,
+    DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult,
+    DescribeConfigsSynonym,
 };
 
 use super::text;
@@ -27,7 +28,11 @@ fn config_type(kind: Kind) -> i8 {
     }
 }
 
-pub fn handle(broker: &Arc<Broker>, req: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
     let results = req
         .resources
         .into_iter()

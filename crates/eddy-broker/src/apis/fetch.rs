@@ -7,7 +7,9 @@ use std::time::Duration;
 use eddy_log::LogError;
 use eddy_protocol::codes;
 use kafka_protocol::messages::fetch_request::FetchRequest;
-use kafka_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    FetchResponse, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{ResponseKind, TopicName};
 
 use super::Reply;
@@ -25,7 +27,10 @@ fn plan(broker: &Broker, req: &FetchRequest, version: i16) -> Result<Plan, i16> 
     let by_id = version >= 13;
     let name_of = |name: &TopicName, id: uuid::Uuid| -> String {
         if by_id {
-            broker.topic_by_id(id).map(|t| t.name.to_string()).unwrap_or_default()
+            broker
+                .topic_by_id(id)
+                .map(|t| t.name.to_string())
+                .unwrap_or_default()
         } else {
             name.to_string()
         }
@@ -34,8 +39,18 @@ fn plan(broker: &Broker, req: &FetchRequest, version: i16) -> Result<Plan, i16> 
     for t in &req.topics {
         let topic = name_of(&t.topic, t.topic_id);
         for p in &t.partitions {
-            let key = Key { topic: topic.clone(), topic_id: t.topic_id, partition: p.partition };
-            requested.push((key, Wanted { fetch_offset: p.fetch_offset, partition_max_bytes: p.partition_max_bytes }));
+            let key = Key {
+                topic: topic.clone(),
+                topic_id: t.topic_id,
+                partition: p.partition,
+            };
+            requested.push((
+                key,
+                Wanted {
+                    fetch_offset: p.fetch_offset,
+                    partition_max_bytes: p.partition_max_bytes,
+                },
+            ));
         }
     }
     let mut forgotten = Vec::new();
@@ -43,14 +58,24 @@ fn plan(broker: &Broker, req: &FetchRequest, version: i16) -> Result<Plan, i16> 
         for t in &req.forgotten_topics_data {
             let topic = name_of(&t.topic, t.topic_id);
             for p in &t.partitions {
-                forgotten.push(Key { topic: topic.clone(), topic_id: t.topic_id, partition: *p });
+                forgotten.push(Key {
+                    topic: topic.clone(),
+                    topic_id: t.topic_id,
+                    partition: *p,
+                });
             }
         }
     }
     if version < 7 {
-        return Ok(Plan { session_id: 0, incremental: false, partitions: requested });
+        return Ok(Plan {
+            session_id: 0,
+            incremental: false,
+            partitions: requested,
+        });
     }
-    broker.fetch_sessions.plan(req.session_id, req.session_epoch, requested, forgotten)
+    broker
+        .fetch_sessions
+        .plan(req.session_id, req.session_epoch, requested, forgotten)
 }
 
 async fn fetch(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
@@ -61,7 +86,11 @@ async fn fetch(broker: &Broker, req: FetchRequest, version: i16) -> FetchRespons
     let max_wait_ms = (req.max_wait_ms as i64).clamp(0, MAX_WAIT_MS_MAX) as u64;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms);
     let fetch_max_bytes = broker.config.i64("fetch.max.bytes").max(1) as usize;
-    let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(fetch_max_bytes) } else { fetch_max_bytes };
+    let max_bytes = if req.max_bytes > 0 {
+        (req.max_bytes as usize).min(fetch_max_bytes)
+    } else {
+        fetch_max_bytes
+    };
     loop {
         // Arm the wake-up before reading, so data arriving in between is not missed.
         let notified = broker.data_ready.notified();
@@ -69,7 +98,11 @@ async fn fetch(broker: &Broker, req: FetchRequest, version: i16) -> FetchRespons
         notified.as_mut().enable();
         let (parts, bytes, any_error) = read_all(broker, &plan, max_bytes, req.isolation_level);
         let expired = tokio::time::Instant::now() >= deadline;
-        if bytes >= req.min_bytes.max(0) as usize || any_error || expired || plan.partitions.is_empty() {
+        if bytes >= req.min_bytes.max(0) as usize
+            || any_error
+            || expired
+            || plan.partitions.is_empty()
+        {
             return respond(broker, &plan, parts, version);
         }
         tokio::select! {
@@ -81,12 +114,24 @@ async fn fetch(broker: &Broker, req: FetchRequest, version: i16) -> FetchRespons
 
 /// Reads every planned partition; the first partition with data may exceed
 /// its limits by one batch (KIP-74) so a large batch never stalls a consumer.
-fn read_all(broker: &Broker, plan: &Plan, max_bytes: usize, isolation_level: i8) -> (Vec<(Key, PartitionData)>, usize, bool) {
+fn read_all(
+    broker: &Broker,
+    plan: &Plan,
+    max_bytes: usize,
+    isolation_level: i8,
+) -> (Vec<(Key, PartitionData)>, usize, bool) {
     let mut out = Vec::with_capacity(plan.partitions.len());
     let mut total = 0usize;
     let mut any_error = false;
     for (key, wanted) in &plan.partitions {
-        let data = read_one(broker, key, wanted, max_bytes.saturating_sub(total), total == 0, isolation_level);
+        let data = read_one(
+            broker,
+            key,
+            wanted,
+            max_bytes.saturating_sub(total),
+            total == 0,
+            isolation_level,
+        );
         total += data.records.as_ref().map_or(0, |r| r.len());
         any_error |= data.error_code != codes::NONE;
         out.push((key.clone(), data));
@@ -94,7 +139,14 @@ fn read_all(broker: &Broker, plan: &Plan, max_bytes: usize, isolation_level: i8)
     (out, total, any_error)
 }
 
-fn read_one(broker: &Broker, key: &Key, wanted: &Wanted, budget: usize, first: bool, isolation_level: i8) -> PartitionData {
+fn read_one(
+    broker: &Broker,
+    key: &Key,
+    wanted: &Wanted,
+    budget: usize,
+    first: bool,
+    isolation_level: i8,
+) -> PartitionData {
     let mut data = PartitionData::default().with_partition_index(key.partition);
     if isolation_level == 1 {
         data.aborted_transactions = Some(Vec::new());
@@ -103,7 +155,11 @@ fn read_one(broker: &Broker, key: &Key, wanted: &Wanted, budget: usize, first: b
     }
     let Some(partition) = broker.partition(&key.topic, key.partition) else {
         let unknown_id = key.topic.is_empty() && !key.topic_id.is_nil();
-        data.error_code = if unknown_id { codes::UNKNOWN_TOPIC_ID } else { codes::UNKNOWN_TOPIC_OR_PARTITION };
+        data.error_code = if unknown_id {
+            codes::UNKNOWN_TOPIC_ID
+        } else {
+            codes::UNKNOWN_TOPIC_OR_PARTITION
+        };
         data.high_watermark = -1;
         return data;
     };
@@ -140,7 +196,12 @@ fn read_one(broker: &Broker, key: &Key, wanted: &Wanted, budget: usize, first: b
     data
 }
 
-fn respond(broker: &Broker, plan: &Plan, parts: Vec<(Key, PartitionData)>, version: i16) -> FetchResponse {
+fn respond(
+    broker: &Broker,
+    plan: &Plan,
+    parts: Vec<(Key, PartitionData)>,
+    version: i16,
+) -> FetchResponse {
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for (key, data) in parts {
         if plan.session_id != 0 {
@@ -150,12 +211,20 @@ fn respond(broker: &Broker, plan: &Plan, parts: Vec<(Key, PartitionData)>, versi
                 last_stable_offset: data.last_stable_offset,
             };
             let has_records = data.records.as_ref().is_some_and(|r| !r.is_empty());
-            let include = broker.fetch_sessions.heard(plan.session_id, &key, heard, has_records, data.error_code);
+            let include = broker.fetch_sessions.heard(
+                plan.session_id,
+                &key,
+                heard,
+                has_records,
+                data.error_code,
+            );
             if plan.incremental && !include {
                 continue;
             }
         }
-        let same_topic = topics.last().is_some_and(|t| t.topic.0.as_str() == key.topic && t.topic_id == key.topic_id);
+        let same_topic = topics
+            .last()
+            .is_some_and(|t| t.topic.0.as_str() == key.topic && t.topic_id == key.topic_id);
         if !same_topic {
             let mut t = FetchableTopicResponse::default().with_topic_id(key.topic_id);
             if version < 13 {
@@ -163,7 +232,11 @@ fn respond(broker: &Broker, plan: &Plan, parts: Vec<(Key, PartitionData)>, versi
             }
             topics.push(t);
         }
-        topics.last_mut().expect("pushed above").partitions.push(data);
+        topics
+            .last_mut()
+            .expect("pushed above")
+            .partitions
+            .push(data);
     }
     let mut response = FetchResponse::default().with_responses(topics);
     if version >= 7 {

@@ -27,7 +27,10 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Li
                 .partitions
                 .iter()
                 .map(|p| {
-                    let mut r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1).with_offset(-1);
+                    let mut r = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1);
                     let Some(partition) = broker.partition(&t.name, p.partition_index) else {
                         r.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
                         return r;
@@ -42,9 +45,19 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Li
                         LATEST => Ok(Some((hw, -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((partition.log_start_offset(), -1))),
                         LATEST_TIERED => Ok(Some((-1, -1))),
-                        MAX_TIMESTAMP => Ok(partition.lock().log.max_timestamp().filter(|(_, o)| *o < hw).map(|(ts, o)| (o, ts))),
+                        MAX_TIMESTAMP => Ok(partition
+                            .lock()
+                            .log
+                            .max_timestamp()
+                            .filter(|(_, o)| *o < hw)
+                            .map(|(ts, o)| (o, ts))),
                         ts if ts < 0 => Err(codes::INVALID_REQUEST),
-                        ts => partition.lock().log.offset_for_timestamp(ts).map(|f| f.filter(|(o, _)| *o < hw)).map_err(|_| codes::KAFKA_STORAGE_ERROR),
+                        ts => partition
+                            .lock()
+                            .log
+                            .offset_for_timestamp(ts)
+                            .map(|f| f.filter(|(o, _)| *o < hw))
+                            .map_err(|_| codes::KAFKA_STORAGE_ERROR),
                     };
                     match found {
                         Ok(Some((offset, ts))) => {
@@ -60,7 +73,9 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Li
                     r
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)

@@ -27,7 +27,9 @@ pub fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> Metad
             for r in requested {
                 let topic = match (&r.name, r.topic_id.is_nil()) {
                     (Some(name), _) => lookup(broker, name, auto),
-                    (None, false) => broker.topic_by_id(r.topic_id).ok_or((codes::UNKNOWN_TOPIC_ID, String::new())),
+                    (None, false) => broker
+                        .topic_by_id(r.topic_id)
+                        .ok_or((codes::UNKNOWN_TOPIC_ID, String::new())),
                     (None, true) => Err((codes::INVALID_REQUEST, String::new())),
                 };
                 topics.push(match topic {

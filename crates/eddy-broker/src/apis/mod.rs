@@ -14,6 +14,7 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -22,7 +23,6 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_topic_partitions;
-mod alter_configs;
 mod fetch;
 mod init_producer_id;
 mod list_offsets;
@@ -41,30 +41,50 @@ pub fn ready(r: ResponseKind) -> Reply {
 pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
     let version = request.header.request_api_version;
     match request.body {
-        RequestKind::ApiVersions(r) => ready(ResponseKind::ApiVersions(api_versions::handle(r, version))),
-        RequestKind::Metadata(r) => ready(ResponseKind::Metadata(metadata::handle(broker, r, version))),
+        RequestKind::ApiVersions(r) => {
+            ready(ResponseKind::ApiVersions(api_versions::handle(r, version)))
+        }
+        RequestKind::Metadata(r) => {
+            ready(ResponseKind::Metadata(metadata::handle(broker, r, version)))
+        }
         RequestKind::Produce(r) => produce::handle(broker, r, version),
         RequestKind::Fetch(r) => fetch::handle(broker.clone(), r, version),
-        RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(broker, r, version))),
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            ready(ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r)))
+        RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(
+            broker, r, version,
+        ))),
+        RequestKind::OffsetForLeaderEpoch(r) => ready(ResponseKind::OffsetForLeaderEpoch(
+            offset_for_leader_epoch::handle(broker, r),
+        )),
+        RequestKind::CreateTopics(r) => ready(ResponseKind::CreateTopics(create_topics::handle(
+            broker, r, version,
+        ))),
+        RequestKind::DeleteTopics(r) => ready(ResponseKind::DeleteTopics(delete_topics::handle(
+            broker, r, version,
+        ))),
+        RequestKind::CreatePartitions(r) => ready(ResponseKind::CreatePartitions(
+            create_partitions::handle(broker, r),
+        )),
+        RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(
+            describe_configs::handle(broker, r, version),
+        )),
+        RequestKind::AlterConfigs(r) => {
+            ready(ResponseKind::AlterConfigs(alter_configs::handle(broker, r)))
         }
-        RequestKind::CreateTopics(r) => ready(ResponseKind::CreateTopics(create_topics::handle(broker, r, version))),
-        RequestKind::DeleteTopics(r) => ready(ResponseKind::DeleteTopics(delete_topics::handle(broker, r, version))),
-        RequestKind::CreatePartitions(r) => ready(ResponseKind::CreatePartitions(create_partitions::handle(broker, r))),
-        RequestKind::DescribeConfigs(r) => {
-            ready(ResponseKind::DescribeConfigs(describe_configs::handle(broker, r, version)))
-        }
-        RequestKind::AlterConfigs(r) => ready(ResponseKind::AlterConfigs(alter_configs::handle(broker, r))),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            ready(ResponseKind::IncrementalAlterConfigs(alter_configs::handle_incremental(broker, r)))
-        }
-        RequestKind::DeleteRecords(r) => ready(ResponseKind::DeleteRecords(delete_records::handle(broker, r))),
-        RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(describe_cluster::handle(broker, r))),
-        RequestKind::DescribeTopicPartitions(r) => {
-            ready(ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, r)))
-        }
-        RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(init_producer_id::handle(broker, r))),
+        RequestKind::IncrementalAlterConfigs(r) => ready(ResponseKind::IncrementalAlterConfigs(
+            alter_configs::handle_incremental(broker, r),
+        )),
+        RequestKind::DeleteRecords(r) => ready(ResponseKind::DeleteRecords(
+            delete_records::handle(broker, r),
+        )),
+        RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(
+            describe_cluster::handle(broker, r),
+        )),
+        RequestKind::DescribeTopicPartitions(r) => ready(ResponseKind::DescribeTopicPartitions(
+            describe_topic_partitions::handle(broker, r),
+        )),
+        RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
+            init_producer_id::handle(broker, r),
+        )),
         other => {
             // versions::SUPPORTED lists only what is routed above, so the
             // decoder never lets another API through.

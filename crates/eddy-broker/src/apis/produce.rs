@@ -9,7 +9,9 @@ use eddy_log::batch::{self, BatchHeader};
 use eddy_log::LogError;
 use eddy_protocol::codes;
 use kafka_protocol::messages::produce_request::ProduceRequest;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::ResponseKind;
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
@@ -36,19 +38,41 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
     let mut topics = Vec::with_capacity(req.topic_data.len());
     let mut waits = Vec::new();
     for t in req.topic_data {
-        let topic = if version >= 13 { broker.topic_by_id(t.topic_id) } else { broker.topic(&t.name) };
+        let topic = if version >= 13 {
+            broker.topic_by_id(t.topic_id)
+        } else {
+            broker.topic(&t.name)
+        };
         let mut partitions = Vec::with_capacity(t.partition_data.len());
         for p in t.partition_data {
             let appended = if acks != 0 && acks != 1 && acks != -1 {
-                failed(p.index, codes::INVALID_REQUIRED_ACKS, "acks must be -1 (all), 0 or 1".into())
+                failed(
+                    p.index,
+                    codes::INVALID_REQUIRED_ACKS,
+                    "acks must be -1 (all), 0 or 1".into(),
+                )
             } else if req.transactional_id.is_some() {
-                failed(p.index, codes::INVALID_PRODUCER_ID_MAPPING, "transactions are not available on this broker yet".into())
+                failed(
+                    p.index,
+                    codes::INVALID_PRODUCER_ID_MAPPING,
+                    "transactions are not available on this broker yet".into(),
+                )
             } else {
                 match topic.as_ref().and_then(|t| t.partition(p.index)) {
-                    Some(partition) => append(broker, &partition, p.records.unwrap_or_default(), acks),
+                    Some(partition) => {
+                        append(broker, &partition, p.records.unwrap_or_default(), acks)
+                    }
                     None => {
-                        let code = if version >= 13 && topic.is_none() { codes::UNKNOWN_TOPIC_ID } else { codes::UNKNOWN_TOPIC_OR_PARTITION };
-                        failed(p.index, code, "This server does not host this topic-partition.".into())
+                        let code = if version >= 13 && topic.is_none() {
+                            codes::UNKNOWN_TOPIC_ID
+                        } else {
+                            codes::UNKNOWN_TOPIC_OR_PARTITION
+                        };
+                        failed(
+                            p.index,
+                            code,
+                            "This server does not host this topic-partition.".into(),
+                        )
                     }
                 }
             };
@@ -57,7 +81,12 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
             }
             partitions.push(appended.response);
         }
-        topics.push(TopicProduceResponse::default().with_name(t.name).with_topic_id(t.topic_id).with_partition_responses(partitions));
+        topics.push(
+            TopicProduceResponse::default()
+                .with_name(t.name)
+                .with_topic_id(t.topic_id)
+                .with_partition_responses(partitions),
+        );
     }
     Box::pin(async move {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
@@ -73,13 +102,18 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
                 let r = &mut topics[ti].partition_responses[pi];
                 r.error_code = code;
                 r.base_offset = -1;
-                r.error_message = Some(text(format!("the write was not made durable: {}", codes::name(code))));
+                r.error_message = Some(text(format!(
+                    "the write was not made durable: {}",
+                    codes::name(code)
+                )));
             }
         }
         if acks == 0 {
             return None;
         }
-        Some(ResponseKind::Produce(ProduceResponse::default().with_responses(topics)))
+        Some(ResponseKind::Produce(
+            ProduceResponse::default().with_responses(topics),
+        ))
     })
 }
 
@@ -89,7 +123,10 @@ fn failed(index: i32, code: i16, message: String) -> Appended {
         .with_error_code(code)
         .with_base_offset(-1)
         .with_error_message(Some(StrBytes::from_string(message)));
-    Appended { response, wait: None }
+    Appended {
+        response,
+        wait: None,
+    }
 }
 
 fn log_error_code(e: &LogError) -> i16 {
@@ -123,18 +160,30 @@ fn headers(records: &[u8]) -> Result<Vec<BatchHeader>, String> {
 fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks: i16) -> Appended {
     let index = partition.index;
     if partition.is_failed() {
-        return failed(index, codes::KAFKA_STORAGE_ERROR, "the partition's log failed and is offline until restart".into());
+        return failed(
+            index,
+            codes::KAFKA_STORAGE_ERROR,
+            "the partition's log failed and is offline until restart".into(),
+        );
     }
     let incoming = match headers(&records) {
         Ok(h) => h,
         Err(m) => return failed(index, codes::CORRUPT_MESSAGE, m),
     };
-    if incoming.iter().any(|h| h.is_transactional() || h.is_control()) {
-        return failed(index, codes::INVALID_RECORD, "transactional and control batches are not accepted yet".into());
+    if incoming
+        .iter()
+        .any(|h| h.is_transactional() || h.is_control())
+    {
+        return failed(
+            index,
+            codes::INVALID_RECORD,
+            "transactional and control batches are not accepted yet".into(),
+        );
     }
     let mut buf = records.to_vec();
     let now = now_ms();
-    let log_append_time = topic_config(broker, partition, "message.timestamp.type") == "LogAppendTime";
+    let log_append_time =
+        topic_config(broker, partition, "message.timestamp.type") == "LogAppendTime";
     if log_append_time {
         let mut at = 0;
         for h in &incoming {
@@ -159,15 +208,28 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
                 return Appended { response, wait };
             }
             Check::Duplicate(_) => {
-                return failed(index, codes::DUPLICATE_SEQUENCE_NUMBER, format!("batch {i} of the request repeats an earlier batch"));
+                return failed(
+                    index,
+                    codes::DUPLICATE_SEQUENCE_NUMBER,
+                    format!("batch {i} of the request repeats an earlier batch"),
+                );
             }
             Check::Reject(code) => {
-                let m = format!("producer {} epoch {} sequence {}: {}", h.producer_id, h.producer_epoch, h.base_sequence, codes::name(code));
+                let m = format!(
+                    "producer {} epoch {} sequence {}: {}",
+                    h.producer_id,
+                    h.producer_epoch,
+                    h.base_sequence,
+                    codes::name(code)
+                );
                 return failed(index, code, m);
             }
         }
     }
-    let info = match state.log.append(&mut buf, super::produce::LEADER_EPOCH, now) {
+    let info = match state
+        .log
+        .append(&mut buf, super::produce::LEADER_EPOCH, now)
+    {
         Ok(info) => info,
         Err(e) => {
             let code = log_error_code(&e);
@@ -199,7 +261,9 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
         broker.data_ready.notify_waiters();
         let flush_messages = partition_flush_messages(broker, partition);
         if unflushed >= flush_messages {
-            broker.flusher.nudge(partition.clone(), info.last_offset + 1);
+            broker
+                .flusher
+                .nudge(partition.clone(), info.last_offset + 1);
         }
     }
     Appended { response, wait }
@@ -208,7 +272,12 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
 /// In the durable mode every write waits for its fsync before it is
 /// acknowledged (acks=1 and acks=all alike: on one node they mean the same)
 /// or becomes visible. acks=0 writes are flushed too but nobody waits.
-fn durable_wait(broker: &Broker, partition: &Arc<Partition>, offset: i64, acks: i16) -> Option<oneshot::Receiver<FlushResult>> {
+fn durable_wait(
+    broker: &Broker,
+    partition: &Arc<Partition>,
+    offset: i64,
+    acks: i16,
+) -> Option<oneshot::Receiver<FlushResult>> {
     if !partition.is_durable() {
         return None;
     }
@@ -220,11 +289,18 @@ fn durable_wait(broker: &Broker, partition: &Arc<Partition>, offset: i64, acks: 
 }
 
 fn topic_config(broker: &Broker, partition: &Partition, name: &str) -> String {
-    let Some(topic) = broker.topic(&partition.topic) else { return String::new() };
+    let Some(topic) = broker.topic(&partition.topic) else {
+        return String::new();
+    };
     let configs = topic.configs.read().expect("topic lock");
-    configs.get(name).cloned().unwrap_or_else(|| broker.config.topic_default(name).0)
+    configs
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| broker.config.topic_default(name).0)
 }
 
 fn partition_flush_messages(broker: &Broker, partition: &Partition) -> i64 {
-    topic_config(broker, partition, "flush.messages").parse().unwrap_or(i64::MAX)
+    topic_config(broker, partition, "flush.messages")
+        .parse()
+        .unwrap_or(i64::MAX)
 }
