@@ -69,6 +69,12 @@ pub fn client_versions(key: ApiKey) -> VersionRange {
 
 type Waiter = oneshot::Sender<Result<Bytes>>;
 
+/// A whole frame for the writer task, and who to tell once it is on the socket.
+struct Outgoing {
+    frame: Bytes,
+    written: Option<oneshot::Sender<()>>,
+}
+
 /// Requests waiting for their response, and why the connection died if it did.
 /// std Mutex, not tokio's: it is never held across an await.
 struct Pending {
@@ -103,7 +109,7 @@ pub struct Connection {
     addr: String,
     config: ConnectionConfig,
     client_id: StrBytes,
-    frames: mpsc::Sender<Bytes>,
+    frames: mpsc::Sender<Outgoing>,
     pending: Arc<Mutex<Pending>>,
     in_flight: Arc<Semaphore>,
     next_correlation_id: AtomicI32,
@@ -263,7 +269,7 @@ impl Connection {
     /// Sends ApiVersions and returns the raw payload: its response may come back in an older
     /// version than asked, so decoding is the caller's.
     async fn round_trip_raw(&self, request: &ApiVersionsRequest, version: i16) -> Result<Bytes> {
-        let (_permit, correlation_id, rx) = self.enqueue(request, version, true).await?;
+        let (_permit, correlation_id, rx) = self.enqueue(request, version, true, None).await?;
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         match tokio::time::timeout(timeout, rx.expect("asked for a response")).await {
             Ok(Ok(result)) => result,
@@ -333,7 +339,7 @@ impl Connection {
         request: &R,
         version: i16,
     ) -> Result<PendingResponse<R>> {
-        let (permit, correlation_id, rx) = self.enqueue(request, version, true).await?;
+        let (permit, correlation_id, rx) = self.enqueue(request, version, true, None).await?;
         let result = PendingResponse {
             rx: rx.expect("asked for a response"),
             version,
@@ -347,9 +353,18 @@ impl Connection {
         Ok(result)
     }
 
-    /// Sends a request the broker will not answer (Produce with acks=0).
+    /// Sends a request the broker will not answer (Produce with acks=0). Returns once the
+    /// frame is on the socket: nothing else would ever tell the caller that it got there, and
+    /// a process that exits before then loses it.
     pub async fn send_oneway<R: Request>(&self, request: &R, version: i16) -> Result<()> {
-        self.enqueue(request, version, false).await.map(|_| ())
+        let (written_tx, written_rx) = oneshot::channel();
+        let (_permit, _, _) = self
+            .enqueue(request, version, false, Some(written_tx))
+            .await?;
+        written_rx.await.map_err(|_| {
+            let reason = lock(&self.pending).closed.clone().unwrap_or_default();
+            self.closed_error(&reason)
+        })
     }
 
     async fn enqueue<R: Request>(
@@ -357,6 +372,7 @@ impl Connection {
         request: &R,
         version: i16,
         expect_response: bool,
+        written: Option<oneshot::Sender<()>>,
     ) -> Result<(
         OwnedSemaphorePermit,
         i32,
@@ -382,7 +398,11 @@ impl Connection {
         } else {
             None
         };
-        if self.frames.send(buf.freeze()).await.is_err() {
+        let outgoing = Outgoing {
+            frame: buf.freeze(),
+            written,
+        };
+        if self.frames.send(outgoing).await.is_err() {
             lock(&self.pending).waiters.remove(&correlation_id);
             let reason = lock(&self.pending).closed.clone().unwrap_or_default();
             return Err(self.closed_error(&reason));
@@ -448,13 +468,16 @@ async fn read_loop(mut socket: OwnedReadHalf, pending: Arc<Mutex<Pending>>, max_
 
 async fn write_loop(
     mut socket: OwnedWriteHalf,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: mpsc::Receiver<Outgoing>,
     pending: Arc<Mutex<Pending>>,
 ) {
-    while let Some(frame) = frames.recv().await {
-        if let Err(e) = socket.write_all(&frame).await {
+    while let Some(outgoing) = frames.recv().await {
+        if let Err(e) = socket.write_all(&outgoing.frame).await {
             lock(&pending).fail_all(e.to_string());
             return;
+        }
+        if let Some(written) = outgoing.written {
+            let _ = written.send(());
         }
     }
 }
