@@ -133,7 +133,7 @@ async fn produce(args: ProduceBench) -> anyhow::Result<()> {
         enable_idempotence: args.idempotence,
         ..ProducerConfig::default()
     };
-    let producer = Producer::new(client, producer_config).await?;
+    let producer = Producer::new(client.clone(), producer_config).await?;
     let pool = random_letters(PAYLOAD_POOL_BYTES + args.record_size);
     let latencies = Arc::new(Mutex::new(histogram()));
     let errors = Arc::new(AtomicU64::new(0));
@@ -165,6 +165,7 @@ async fn produce(args: ProduceBench) -> anyhow::Result<()> {
     producer.flush().await;
     let elapsed = started.elapsed();
     producer.close().await;
+    client.close().await;
     progress.finish_and_clear();
     let cpu_after = broker_metrics::cpu_seconds(&common.broker_http).await;
 

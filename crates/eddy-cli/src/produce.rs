@@ -43,7 +43,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         compression: args.compression,
         ..ProducerConfig::default()
     };
-    let producer = Producer::new(client, config).await?;
+    let producer = Producer::new(client.clone(), config).await?;
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut line = Vec::new();
     let mut reports: VecDeque<DeliveryFuture> = VecDeque::new();
@@ -73,6 +73,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         failed += report(delivery).await;
     }
     producer.close().await;
+    client.close().await;
     eprintln!(
         "produced {} record(s) to {}{}",
         sent - failed,

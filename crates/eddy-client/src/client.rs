@@ -156,6 +156,16 @@ impl Client {
         Ok(conn)
     }
 
+    /// Closes every connection gracefully (see [`Connection::close`]). Call it before the
+    /// process exits, after producers are closed; the client can still reconnect afterwards.
+    pub async fn close(&self) {
+        let connections: Vec<Arc<Connection>> =
+            self.state().connections.drain().map(|(_, c)| c).collect();
+        for conn in connections {
+            conn.close().await;
+        }
+    }
+
     /// A connection to any broker: a known one first, then the bootstrap list.
     pub async fn any_connection(&self) -> Result<Arc<Connection>> {
         let known: Vec<String> = {

@@ -18,7 +18,7 @@ use kafka_protocol::protocol::{Decodable, Request, StrBytes, VersionRange};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, KafkaCode, Result};
@@ -69,10 +69,14 @@ pub fn client_versions(key: ApiKey) -> VersionRange {
 
 type Waiter = oneshot::Sender<Result<Bytes>>;
 
-/// A whole frame for the writer task, and who to tell once it is on the socket.
-struct Outgoing {
-    frame: Bytes,
-    written: Option<oneshot::Sender<()>>,
+/// What the writer task is given: a whole frame (and who to tell once it is on the
+/// socket), or the order to end the stream.
+enum Outgoing {
+    Frame {
+        frame: Bytes,
+        written: Option<oneshot::Sender<()>>,
+    },
+    Shutdown,
 }
 
 /// Requests waiting for their response, and why the connection died if it did.
@@ -115,6 +119,8 @@ pub struct Connection {
     next_correlation_id: AtomicI32,
     broker_versions: HashMap<i16, VersionRange>,
     tasks: [JoinHandle<()>; 2],
+    /// Becomes true when the reader task has ended (end of stream or error).
+    reader_done: watch::Receiver<bool>,
 }
 
 impl Drop for Connection {
@@ -202,10 +208,12 @@ impl Connection {
             closed: None,
         }));
         let (frames_tx, frames_rx) = mpsc::channel(config.max_in_flight_requests);
+        let (done_tx, reader_done) = watch::channel(false);
         let reader = tokio::spawn(read_loop(
             read_half,
             pending.clone(),
             config.response_max_bytes,
+            done_tx,
         ));
         let writer = tokio::spawn(write_loop(write_half, frames_rx, pending.clone()));
         let mut conn = Connection {
@@ -218,6 +226,7 @@ impl Connection {
             next_correlation_id: AtomicI32::new(0),
             broker_versions: HashMap::new(),
             tasks: [reader, writer],
+            reader_done,
         };
         conn.broker_versions = conn.negotiate().await?;
         Ok(conn)
@@ -398,7 +407,7 @@ impl Connection {
         } else {
             None
         };
-        let outgoing = Outgoing {
+        let outgoing = Outgoing::Frame {
             frame: buf.freeze(),
             written,
         };
@@ -408,6 +417,21 @@ impl Connection {
             return Err(self.closed_error(&reason));
         }
         Ok((permit, correlation_id, rx))
+    }
+
+    /// Ends the connection gracefully: frames already queued are written, then the broker
+    /// sees end-of-stream, answers what it read, and closes its side; waits for that at most
+    /// `request.timeout.ms`. Dropping a connection instead closes the socket at once, and if
+    /// unread bytes (say, an unexpected response) are left in it, the kernel resets the
+    /// connection and the broker may lose requests it had not read yet.
+    pub async fn close(&self) {
+        self.mark_broken("closed by the client");
+        if self.frames.send(Outgoing::Shutdown).await.is_err() {
+            return; // the writer already ended
+        }
+        let mut done = self.reader_done.clone();
+        let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        let _ = tokio::time::timeout(timeout, done.wait_for(|&d| d)).await;
     }
 
     fn closed_error(&self, reason: &str) -> Error {
@@ -435,7 +459,12 @@ fn decode_api_versions(payload: Bytes, version: i16) -> Result<ApiVersionsRespon
     }
 }
 
-async fn read_loop(mut socket: OwnedReadHalf, pending: Arc<Mutex<Pending>>, max_bytes: usize) {
+async fn read_loop(
+    mut socket: OwnedReadHalf,
+    pending: Arc<Mutex<Pending>>,
+    max_bytes: usize,
+    done: watch::Sender<bool>,
+) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let reason = loop {
         match frame::check(&buf, max_bytes) {
@@ -464,6 +493,7 @@ async fn read_loop(mut socket: OwnedReadHalf, pending: Arc<Mutex<Pending>>, max_
         }
     };
     lock(&pending).fail_all(reason);
+    let _ = done.send(true);
 }
 
 async fn write_loop(
@@ -472,11 +502,18 @@ async fn write_loop(
     pending: Arc<Mutex<Pending>>,
 ) {
     while let Some(outgoing) = frames.recv().await {
-        if let Err(e) = socket.write_all(&outgoing.frame).await {
+        let (frame, written) = match outgoing {
+            Outgoing::Frame { frame, written } => (frame, written),
+            Outgoing::Shutdown => {
+                let _ = socket.shutdown().await;
+                return;
+            }
+        };
+        if let Err(e) = socket.write_all(&frame).await {
             lock(&pending).fail_all(e.to_string());
             return;
         }
-        if let Some(written) = outgoing.written {
+        if let Some(written) = written {
             let _ = written.send(());
         }
     }

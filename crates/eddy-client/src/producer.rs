@@ -382,7 +382,8 @@ impl Producer {
         shared.flushing.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Refuses new records, sends and reports the queued ones, and stops the sender.
+    /// Refuses new records, sends and reports the queued ones, and stops the sender. The
+    /// client's connections stay open; [`Client::close`] ends them gracefully.
     pub async fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
         self.flush().await;
