@@ -2,8 +2,11 @@
 //!
 //! The crate's array decoder does `Vec::with_capacity(n)` with `n` straight off the wire, so
 //! a 20-byte request that claims 2^31 topics makes it allocate hundreds of gigabytes and
-//! abort the process. Strings and bytes are safe there (their length is checked against
-//! the bytes that remain before anything is copied); arrays are not. So before decoding,
+//! abort the process. Strings and bytes are safe there: every request field (and the
+//! header's client id) decodes into `StrBytes` or `Bytes`, whose decoders check the
+//! length against the bytes that remain before taking anything. (The crate's `String`
+//! and `Vec<u8>` decoders zero-fill the claimed length first, but no request uses them.)
+//! Arrays are not checked at all. So before decoding,
 //! [`check_request_body`] walks the body by the request's schema and checks that
 //!
 //! * every array count, string and bytes length fits in the bytes that remain (an array
@@ -61,7 +64,8 @@ pub struct Limits {
     /// least one heap value when decoded, so this bounds decoding memory independently of
     /// how compactly the elements are encoded.
     pub elements_max: u32,
-    /// Struct nesting depth. Kafka's requests nest four deep at most.
+    /// Struct nesting depth. The served requests nest three deep at most (request,
+    /// topic, partition).
     pub depth_max: u32,
 }
 
