@@ -14,8 +14,9 @@
 //!
 //! ```
 //! use eddy_protocol::frame;
-//! let buf = [0u8, 0, 0, 2, 0xAB, 0xCD];
-//! assert_eq!(frame::check(&buf, 1024).unwrap(), Some(6));
+//! // A frame holds at least a request header's first 8 bytes.
+//! let buf = [0u8, 0, 0, 8, 0, 18, 0, 3, 0, 0, 0, 7];
+//! assert_eq!(frame::check(&buf, 1024).unwrap(), Some(12));
 //! assert_eq!(frame::check(&buf[..5], 1024).unwrap(), None);
 //! ```
 

@@ -75,11 +75,13 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| DecodeError::Header(e.to_string()))?;
-    guard::check_request_body(key, version, frame.chunk()).map_err(|e| DecodeError::Body {
-        api_key,
-        version,
-        reason: e.to_string(),
-    })?;
+    guard::walk_request_body(key, version, frame.chunk(), &guard::Limits::default()).map_err(
+        |e| DecodeError::Body {
+            api_key,
+            version,
+            reason: e.to_string(),
+        },
+    )?;
     let body =
         RequestKind::decode(api_key, &mut frame, version).map_err(|e| DecodeError::Body {
             api_key,

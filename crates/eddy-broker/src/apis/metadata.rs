@@ -16,7 +16,13 @@ use crate::topic::Topic;
 
 pub fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> MetadataResponse {
     let mut topics = Vec::new();
-    match req.topics {
+    // In v0 an empty list (the field is not nullable there) means all topics.
+    let requested = if version == 0 && req.topics.as_ref().is_some_and(|t| t.is_empty()) {
+        None
+    } else {
+        req.topics
+    };
+    match requested {
         None => {
             for t in broker.topics() {
                 topics.push(describe(&t, version));
