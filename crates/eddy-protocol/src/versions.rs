@@ -40,6 +40,10 @@ pub fn range(key: ApiKey) -> Option<(i16, i16)> {
     (min <= max).then_some((min, max))
 }
 
+pub fn is_supported(key: ApiKey, version: i16) -> bool {
+    matches!(range(key), Some((min, max)) if version >= min && version <= max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,8 +56,4 @@ mod tests {
         }
         assert_eq!(range(ApiKey::InitProducerId).map(|r| r.1), Some(5));
     }
-}
-
-pub fn is_supported(key: ApiKey, version: i16) -> bool {
-    matches!(range(key), Some((min, max)) if version >= min && version <= max)
 }
