@@ -12,7 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use eddy_client::{
     Acks, Admin, Client, Compression, Consumer, ConsumerConfig, Error, NewTopic, Producer,
-    ProducerConfig, ProducerRecord, SeekTo,
+    ProducerConfig, ProducerRecord, RecordMetadata, SeekTo,
 };
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -134,47 +134,19 @@ async fn produce(args: ProduceBench) -> anyhow::Result<()> {
         ..ProducerConfig::default()
     };
     let producer = Producer::new(client.clone(), producer_config).await?;
-    let pool = random_letters(PAYLOAD_POOL_BYTES + args.record_size);
-    let latencies = Arc::new(Mutex::new(histogram()));
-    let errors = Arc::new(AtomicU64::new(0));
-    let first_error: Arc<Mutex<Option<Error>>> = Arc::default();
-    let progress = progress_bar(common.records);
+    let deliveries = Deliveries::new(common.records);
     let cpu_before = broker_metrics::cpu_seconds(&common.broker_http).await;
-
-    let started = Instant::now();
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-    for i in 0..common.records {
-        pace(started, i, args.rate).await;
-        let at = (rng.next() as usize) % PAYLOAD_POOL_BYTES;
-        let record = ProducerRecord::new(&common.topic, pool.slice(at..at + args.record_size));
-        let (latencies, errors, first_error) =
-            (latencies.clone(), errors.clone(), first_error.clone());
-        let progress = progress.clone();
-        let sent_at = Instant::now();
-        let report = move |result: Result<_, Error>| {
-            let micros = sent_at.elapsed().as_micros() as u64;
-            if let Err(e) = result {
-                errors.fetch_add(1, Ordering::Relaxed);
-                first_error.lock().unwrap().get_or_insert(e);
-            }
-            latencies.lock().unwrap().saturating_record(micros.max(1));
-            progress.inc(1);
-        };
-        producer.send_with_callback(record, report).await?;
-    }
-    producer.flush().await;
-    let elapsed = started.elapsed();
+    let elapsed = send_all(&producer, &args, &deliveries).await?;
     producer.close().await;
     client.close().await;
-    progress.finish_and_clear();
+    deliveries.progress.finish_and_clear();
     let cpu_after = broker_metrics::cpu_seconds(&common.broker_http).await;
 
-    if let Some(e) = first_error.lock().unwrap().take() {
+    if let Some(e) = deliveries.first_error.lock().unwrap().take() {
         eprintln!("first delivery error: {e}");
     }
-    let errors = errors.load(Ordering::Relaxed);
+    let errors = deliveries.errors.load(Ordering::Relaxed);
     let bytes = (common.records - errors) * args.record_size as u64;
-    let latencies = latencies.lock().unwrap();
     let figures = Figures {
         mode: "produce",
         topic: common.topic.clone(),
@@ -187,11 +159,11 @@ async fn produce(args: ProduceBench) -> anyhow::Result<()> {
         } else {
             "send -> ack"
         },
-        latency_ms: percentiles_ms(&latencies),
+        latency_ms: percentiles_ms(&deliveries.latencies.lock().unwrap()),
         cpu_seconds_per_gb: cpu_per_gb(cpu_before, cpu_after, bytes, &common.broker_http),
         settings: serde_json::json!({
             "record_size": args.record_size,
-            "acks": format!("{:?}", args.acks).to_lowercase(),
+            "acks": match args.acks { Acks::None => "0", Acks::Leader => "1", Acks::All => "all" },
             "compression": args.compression.to_string(),
             "batch_size": args.batch_size,
             "linger_ms": args.linger_ms,
@@ -205,6 +177,64 @@ async fn produce(args: ProduceBench) -> anyhow::Result<()> {
         anyhow::bail!("{errors} of {} records failed", common.records);
     }
     Ok(())
+}
+
+/// What the producer's delivery callbacks record.
+#[derive(Clone)]
+struct Deliveries {
+    latencies: Arc<Mutex<Histogram<u64>>>,
+    errors: Arc<AtomicU64>,
+    first_error: Arc<Mutex<Option<Error>>>,
+    progress: ProgressBar,
+}
+
+impl Deliveries {
+    fn new(records: u64) -> Deliveries {
+        Deliveries {
+            latencies: Arc::new(Mutex::new(histogram())),
+            errors: Arc::default(),
+            first_error: Arc::default(),
+            progress: progress_bar(records),
+        }
+    }
+
+    /// A callback for one record sent now.
+    fn callback(&self) -> impl FnOnce(Result<RecordMetadata, Error>) + Send + 'static {
+        let deliveries = self.clone();
+        let sent_at = Instant::now();
+        move |result| {
+            let micros = sent_at.elapsed().as_micros() as u64;
+            if let Err(e) = result {
+                deliveries.errors.fetch_add(1, Ordering::Relaxed);
+                deliveries.first_error.lock().unwrap().get_or_insert(e);
+            }
+            let mut latencies = deliveries.latencies.lock().unwrap();
+            latencies.saturating_record(micros.max(1));
+            deliveries.progress.inc(1);
+        }
+    }
+}
+
+/// Sends every record and waits for the last acknowledgement; returns the time taken.
+async fn send_all(
+    producer: &Producer,
+    args: &ProduceBench,
+    deliveries: &Deliveries,
+) -> anyhow::Result<std::time::Duration> {
+    let common = &args.common;
+    let pool = random_letters(PAYLOAD_POOL_BYTES + args.record_size);
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let started = Instant::now();
+    for i in 0..common.records {
+        pace(started, i, args.rate).await;
+        let at = (rng.next() as usize) % PAYLOAD_POOL_BYTES;
+        let record = ProducerRecord::new(&common.topic, pool.slice(at..at + args.record_size));
+        producer
+            .send_with_callback(record, deliveries.callback())
+            .await?;
+    }
+    producer.flush().await;
+    Ok(started.elapsed())
 }
 
 async fn consume(args: ConsumeBench) -> anyhow::Result<()> {
