@@ -36,6 +36,7 @@
 //! let record = ProducerRecord::new("greetings", "hello").with_key("alice");
 //! let delivered = producer.send(record).await?.await?;
 //! println!("written at {}-{}", delivered.partition, delivered.offset);
+//! producer.close().await;
 //!
 //! let mut consumer = Consumer::new(client, ConsumerConfig::default());
 //! consumer.assign("greetings", None).await?;
@@ -43,6 +44,7 @@
 //! for record in consumer.poll().await? {
 //!     println!("{} {:?}", record.offset, record.value);
 //! }
+//! consumer.client().close().await; // ends connections gracefully before exit
 //! # Ok(())
 //! # }
 //! ```

@@ -1,4 +1,4 @@
-//! The producer: records are partitioned, batched per partition by the [`Accumulator`], and
+//! The producer: records are partitioned, batched per partition by the `Accumulator`, and
 //! sent by one sender task that keeps several Produce requests in flight per broker.
 //!
 //! ```text
