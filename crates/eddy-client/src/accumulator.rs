@@ -142,16 +142,6 @@ impl Accumulator {
         appended
     }
 
-    /// Whether `topic`-`partition`'s open batch cannot take `size_bytes` more; the sticky
-    /// partitioner moves on when it is.
-    pub fn is_full(&self, topic: &str, partition: i32, size_bytes: usize) -> bool {
-        self.open
-            .get(&(topic.to_owned(), partition))
-            .is_some_and(|b| {
-                !b.records.is_empty() && b.size_bytes + size_bytes > self.batch_size_bytes
-            })
-    }
-
     /// Seals batches that lingered long enough (all of them when `force`, for flush and
     /// close), and takes every ready batch, oldest first. Also returns when the next open
     /// batch will be due, if any is left.
@@ -265,7 +255,6 @@ mod tests {
         let (big, _r1) = record(300);
         let (small, _r2) = record(10);
         acc.append("t", 0, big, permit(&memory, 300), now);
-        assert!(acc.is_full("t", 0, 10));
         acc.append("t", 0, small, permit(&memory, 10), now);
         let (mut ready, _) = acc.drain(now, false);
         assert_eq!(ready.len(), 2);

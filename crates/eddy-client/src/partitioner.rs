@@ -53,29 +53,53 @@ pub fn partition_for_key(key: &[u8], partition_count: usize) -> i32 {
 }
 
 /// Per-topic state for records without a key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UnkeyedState {
-    /// Next partition per topic: the sticky choice, or the round-robin cursor.
-    next: HashMap<String, usize>,
+    /// Sticky: bytes after which to move on to the next partition (`batch.size`).
+    switch_after_bytes: usize,
+    /// Per topic: the current partition (or round-robin cursor) and bytes sent to it.
+    topics: HashMap<String, (usize, usize)>,
+    /// Where each topic starts, so that separate producers do not all pile onto partition 0.
+    start: std::collections::hash_map::RandomState,
 }
 
 impl UnkeyedState {
-    /// The partition for an unkeyed record of `topic`.
-    pub fn choose(&mut self, strategy: Partitioner, topic: &str, partition_count: usize) -> i32 {
-        assert!(partition_count > 0, "a topic has at least one partition");
-        let next = self.next.entry(topic.to_owned()).or_insert(0);
-        let chosen = *next % partition_count;
-        if strategy == Partitioner::RoundRobin {
-            *next = next.wrapping_add(1);
+    pub fn new(switch_after_bytes: usize) -> UnkeyedState {
+        assert!(switch_after_bytes > 0);
+        UnkeyedState {
+            switch_after_bytes,
+            topics: HashMap::new(),
+            start: std::collections::hash_map::RandomState::new(),
         }
-        chosen as i32
     }
 
-    /// Called when `topic`'s sticky partition filled a batch: stick to the next one.
-    pub fn batch_full(&mut self, topic: &str) {
-        if let Some(next) = self.next.get_mut(topic) {
-            *next = next.wrapping_add(1);
+    /// The partition for an unkeyed record of `size_bytes` to `topic`. Sticky moves on after
+    /// `batch.size` bytes, whether or not a batch filled (KIP-794): moving on only when a
+    /// batch fills would leave every lightly loaded producer on one partition.
+    pub fn choose(
+        &mut self,
+        strategy: Partitioner,
+        topic: &str,
+        partition_count: usize,
+        size_bytes: usize,
+    ) -> i32 {
+        assert!(partition_count > 0, "a topic has at least one partition");
+        let start = &self.start;
+        let (current, bytes) = self.topics.entry(topic.to_owned()).or_insert_with(|| {
+            use std::hash::BuildHasher;
+            (start.hash_one(topic) as usize, 0)
+        });
+        match strategy {
+            Partitioner::RoundRobin => *current = current.wrapping_add(1),
+            Partitioner::Sticky => {
+                if *bytes > 0 && *bytes + size_bytes > self.switch_after_bytes {
+                    *current = current.wrapping_add(1);
+                    *bytes = 0;
+                }
+                *bytes += size_bytes;
+            }
         }
+        (*current % partition_count) as i32
     }
 }
 
@@ -113,18 +137,26 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_cycles_and_sticky_sticks_until_a_batch_fills() {
-        let mut state = UnkeyedState::default();
+    fn round_robin_cycles_and_sticky_moves_on_after_a_batch_worth() {
+        let mut state = UnkeyedState::new(100);
         let rr: Vec<i32> = (0..6)
-            .map(|_| state.choose(Partitioner::RoundRobin, "t", 3))
+            .map(|_| state.choose(Partitioner::RoundRobin, "t", 3, 10))
             .collect();
-        assert_eq!(rr, [0, 1, 2, 0, 1, 2]);
+        assert!(rr.windows(2).all(|w| (w[0] + 1) % 3 == w[1]), "{rr:?}");
 
-        let mut state = UnkeyedState::default();
-        assert_eq!(state.choose(Partitioner::Sticky, "s", 3), 0);
-        assert_eq!(state.choose(Partitioner::Sticky, "s", 3), 0);
-        state.batch_full("s");
-        assert_eq!(state.choose(Partitioner::Sticky, "s", 3), 1);
-        assert_eq!(state.choose(Partitioner::Sticky, "other", 3), 0);
+        let mut state = UnkeyedState::new(100);
+        let sticky: Vec<i32> = (0..12)
+            .map(|_| state.choose(Partitioner::Sticky, "s", 3, 30))
+            .collect();
+        // 30-byte records, 100 bytes per partition: three records each, then the next one.
+        for chunk in sticky.chunks(3) {
+            assert!(chunk.iter().all(|&p| p == chunk[0]), "{sticky:?}");
+        }
+        for w in sticky.chunks(3).collect::<Vec<_>>().windows(2) {
+            assert_eq!((w[0][0] + 1) % 3, w[1][0], "{sticky:?}");
+        }
+        // A record bigger than the threshold still goes somewhere, alone.
+        let big = state.choose(Partitioner::Sticky, "s", 3, 1000);
+        assert_eq!(state.choose(Partitioner::Sticky, "s", 3, 1), (big + 1) % 3);
     }
 }

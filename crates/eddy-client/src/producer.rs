@@ -270,7 +270,7 @@ impl Producer {
         let shared = Arc::new(Shared {
             buffers: Mutex::new(Buffers {
                 acc: Accumulator::new(config.batch_size_bytes, linger),
-                unkeyed: UnkeyedState::default(),
+                unkeyed: UnkeyedState::new(config.batch_size_bytes),
                 sequences: HashMap::new(),
             }),
             memory: Arc::new(Semaphore::new(config.buffer_memory_bytes)),
@@ -417,14 +417,9 @@ fn choose_partition(
         }),
         (Some(p), _) => Ok(p),
         (None, Some(key)) => Ok(partition_for_key(key, partition_count)),
-        (None, None) => {
-            let p = buffers.unkeyed.choose(strategy, topic, partition_count);
-            if strategy == Partitioner::Sticky && buffers.acc.is_full(topic, p, size_bytes) {
-                buffers.unkeyed.batch_full(topic);
-                return Ok(buffers.unkeyed.choose(strategy, topic, partition_count));
-            }
-            Ok(p)
-        }
+        (None, None) => Ok(buffers
+            .unkeyed
+            .choose(strategy, topic, partition_count, size_bytes)),
     }
 }
 
