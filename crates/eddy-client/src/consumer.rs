@@ -208,7 +208,19 @@ impl Consumer {
         }
         let mut out = Vec::new();
         for pending in in_flight {
-            let response = pending.wait().await?;
+            let response = match pending.wait().await {
+                Ok(response) => response,
+                // The connection dropped or timed out mid-poll: the next poll reconnects. A
+                // broker that cannot be reached at all fails the next poll's connect instead.
+                Err(e) if e.is_retriable() => {
+                    tracing::warn!(%e, "fetch failed; retrying on the next poll");
+                    for (topic, _) in self.partitions.keys() {
+                        self.client.invalidate(topic);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             KafkaCode(response.error_code).check("fetch")?;
             for topic in response.responses {
                 let name = topic.topic.0.to_string();
