@@ -219,8 +219,8 @@ def check_stored_codec(broker, topic, codec):
     assert big and all(b.codec == want for b in big), (
         f"{topic}[0]: (codec, >=100 records) of fetched batches {seen}, produced with {codec}. "
         "Codec 0 here means the client sent it uncompressed: librdkafka silently does so when "
-        "ApiVersions lacks what it ties a codec to (Produce from v0 for gzip/snappy in "
-        "librdkafka < 2.10, cf. KAFKA-18659; FindCoordinator v0 for lz4)"
+        "ApiVersions lacks what it ties a codec to (Produce from v0 for gzip/snappy in older "
+        "librdkafka such as kcat 1.7.1's 2.0.2, cf. KAFKA-18659; FindCoordinator v0 for lz4)"
     )
 
 
