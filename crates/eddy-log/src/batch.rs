@@ -22,7 +22,11 @@
 //! 61  records...
 //! ```
 
+use std::borrow::Cow;
+
 use thiserror::Error;
+
+use crate::compression;
 
 /// Size of the fixed v2 batch header.
 pub const HEADER_BYTES: usize = 61;
@@ -48,6 +52,17 @@ pub enum BatchError {
     CountMismatch { count: i32, delta: i32 },
     #[error("malformed record in batch: {0}")]
     Malformed(&'static str),
+    #[error("unknown compression codec {0} (Kafka has 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)")]
+    UnknownCodec(i16),
+    #[error("{codec} records do not decompress: {reason}")]
+    Decompress { codec: &'static str, reason: String },
+    #[error("{codec} records decompress to more than {limit_bytes} bytes")]
+    DecompressedTooLarge {
+        codec: &'static str,
+        limit_bytes: usize,
+    },
+    #[error("{codec} compression failed: {reason}")]
+    Compress { codec: &'static str, reason: String },
 }
 
 /// Decoded fixed header of one v2 batch.
@@ -433,6 +448,122 @@ pub fn decode_records(batch: &[u8]) -> Result<Vec<SimpleRecord>, BatchError> {
         return Err(BatchError::Malformed("bytes after the last record"));
     }
     Ok(records)
+}
+
+/// Validates `batch` and returns its header with its records section,
+/// decompressed if need be (borrowed when it is not compressed). The
+/// decompressed bytes are bounded by `limit_bytes`.
+pub fn records_bytes(
+    batch: &[u8],
+    limit_bytes: usize,
+) -> Result<(BatchHeader, Cow<'_, [u8]>), BatchError> {
+    let header = validate(batch)?;
+    let section = &batch[HEADER_BYTES..];
+    let records = match header.compression() {
+        compression::NONE => Cow::Borrowed(section),
+        codec => Cow::Owned(compression::decompress(codec, section, limit_bytes)?),
+    };
+    Ok((header, records))
+}
+
+/// The same batch with its records section re-encoded with `codec`, for
+/// topics whose `compression.type` differs from the producer's. The records
+/// are not decoded, so they survive byte for byte (duplicate header keys
+/// included); only the codec bits of the attributes, `batch_length` and the
+/// CRC change. A batch already in `codec` is returned as it is.
+///
+/// ```
+/// use eddy_log::batch::{encode_batch, recompress, validate, SimpleRecord};
+/// use eddy_log::compression::{GZIP, NONE};
+/// let record = SimpleRecord { value: Some(b"hello".to_vec()), ..Default::default() };
+/// let plain = encode_batch(&[record], 1_000, -1, -1, -1);
+/// let gzipped = recompress(&plain, GZIP, 1 << 20).unwrap();
+/// assert_eq!(validate(&gzipped).unwrap().compression(), GZIP);
+/// assert_eq!(recompress(&gzipped, NONE, 1 << 20).unwrap(), plain);
+/// ```
+pub fn recompress(batch: &[u8], codec: i16, limit_bytes: usize) -> Result<Vec<u8>, BatchError> {
+    if !(compression::NONE..=compression::ZSTD).contains(&codec) {
+        return Err(BatchError::UnknownCodec(codec));
+    }
+    let (header, records) = records_bytes(batch, limit_bytes)?;
+    if header.compression() == codec {
+        return Ok(batch.to_vec());
+    }
+    let packed = compression::compress(codec, &records)?;
+    let mut out = Vec::with_capacity(HEADER_BYTES + packed.len());
+    out.extend_from_slice(&batch[..HEADER_BYTES]);
+    out.extend_from_slice(&packed);
+    let batch_length = i32::try_from(out.len() - LOG_OVERHEAD_BYTES)
+        .map_err(|_| BatchError::InvalidLength(i32::MAX))?;
+    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let attributes = (header.attributes & !0x07) | codec;
+    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    // Checked again as a whole: an uncompressed result must, for one, have
+    // room for the record count the header claims.
+    validate(&out)?;
+    Ok(out)
+}
+
+/// `(offset, timestamp_ms)` of each record of a batch, in order, from its
+/// header and (uncompressed) records section; see [`record_times`].
+pub struct RecordTimes<'a> {
+    cursor: Cursor<'a>,
+    header: BatchHeader,
+    failed: bool,
+}
+
+/// Walks the records of one batch reading only the fields before the key
+/// (length, attributes, timestamp delta, offset delta), skipping the rest
+/// without allocating. A `LogAppendTime` batch gives every record its
+/// `max_timestamp`, as consumers see it. Yields an error, then stops, at
+/// the first record that does not parse or whose offset lies outside the
+/// batch.
+pub fn record_times<'a>(header: &BatchHeader, records: &'a [u8]) -> RecordTimes<'a> {
+    RecordTimes {
+        cursor: Cursor { bytes: records },
+        header: *header,
+        failed: false,
+    }
+}
+
+impl RecordTimes<'_> {
+    fn next_record(&mut self) -> Result<(i64, i64), BatchError> {
+        let length = self.cursor.varint_len()?;
+        let mut record = Cursor {
+            bytes: self.cursor.take(length)?,
+        };
+        record.take(1)?; // attributes
+        let timestamp_delta_ms = record.varint()?;
+        let offset_delta = record.varint()?;
+        if !(0..=self.header.last_offset_delta as i64).contains(&offset_delta) {
+            return Err(BatchError::Malformed(
+                "record offset delta outside the batch",
+            ));
+        }
+        let timestamp_ms = if self.header.is_log_append_time() {
+            self.header.max_timestamp
+        } else {
+            self.header
+                .base_timestamp
+                .saturating_add(timestamp_delta_ms)
+        };
+        Ok((self.header.base_offset + offset_delta, timestamp_ms))
+    }
+}
+
+impl Iterator for RecordTimes<'_> {
+    type Item = Result<(i64, i64), BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.cursor.bytes.is_empty() {
+            return None;
+        }
+        let next = self.next_record();
+        self.failed = next.is_err();
+        Some(next)
+    }
 }
 
 struct Cursor<'a> {

@@ -5,7 +5,10 @@
 //! # Layout
 //!
 //! - [`batch`]: the v2 record batch — header parsing, full validation
-//!   (CRC-32C), offset assignment, and an encoder/decoder for tests.
+//!   (CRC-32C), offset assignment, recompression, and an encoder/decoder
+//!   for tests.
+//! - [`compression`]: Kafka's codecs (gzip, snappy, lz4, zstd) over a
+//!   batch's records section, bounded against decompression bombs.
 //! - `config`: [`LogConfig`], Kafka's topic settings with their defaults.
 //! - `error`: [`LogError`], one variant per Kafka error the broker reports.
 //! - `partition`: [`Log`] itself, the append and read paths.
@@ -13,6 +16,7 @@
 //! - `index`: the sparse `.index` / `.timeindex`, in memory and on disk.
 //! - `scan`: walking a segment batch by batch in chunks (lookups, recovery).
 //! - `recovery`: [`Log::open`] — trusting or recovering each segment.
+//! - `time_lookup`: ListOffsets by timestamp and MAX_TIMESTAMP, to the record.
 //! - `retention`: time/size retention, DeleteRecords, truncation.
 //! - `flush`: group commit — [`FlushJob`]s run fsyncs outside the lock.
 //! - `checkpoint`: the small atomically replaced files beside the segments.
@@ -64,6 +68,7 @@
 
 pub mod batch;
 mod checkpoint;
+pub mod compression;
 mod config;
 mod error;
 mod flush;
@@ -73,6 +78,7 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod time_lookup;
 
 pub use config::LogConfig;
 pub use error::LogError;

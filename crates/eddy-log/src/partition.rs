@@ -364,53 +364,6 @@ impl Log {
         Ok(headers)
     }
 
-    /// The first batch whose max timestamp is `>= ts_ms`, at or after the
-    /// log start: `(max(base offset, log start), its max timestamp)`.
-    pub fn offset_for_timestamp(&self, ts_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let log_start = self.log_start_offset;
-        for segment in &self.segments {
-            let reaches = segment.max_timestamp().is_some_and(|(max, _)| max >= ts_ms);
-            if segment.next_offset() <= log_start || !reaches {
-                continue;
-            }
-            let (mut position, mut expected) = segment.time_lookup_start(ts_ms);
-            if segment.base_offset() < log_start && expected < log_start {
-                let (at, header) = segment.locate(log_start)?;
-                if at > position {
-                    (position, expected) = (at, header.base_offset);
-                }
-            }
-            let mut found = None;
-            segment.walk_headers(position, expected, |header| {
-                if header.next_offset() > log_start && header.max_timestamp >= ts_ms {
-                    found = Some((header.base_offset.max(log_start), header.max_timestamp));
-                }
-                found.is_none()
-            })?;
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        Ok(None)
-    }
-
-    /// `(max timestamp, base offset of the first batch carrying it)` over
-    /// the segments holding offsets at or above the log start (batch
-    /// granularity; a segment partly below the start still counts whole).
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        let mut best: Option<(i64, i64)> = None;
-        let live = self
-            .segments
-            .iter()
-            .filter(|s| s.next_offset() > self.log_start_offset);
-        for (ts, offset) in live.filter_map(Segment::max_timestamp) {
-            if best.is_none_or(|(best_ts, _)| ts > best_ts) {
-                best = Some((ts, offset));
-            }
-        }
-        best
-    }
-
     /// The fsyncs needed to make everything below the log end durable, or
     /// `None` if there are none (or the log is poisoned).
     pub fn flush_job(&self) -> Option<FlushJob> {
