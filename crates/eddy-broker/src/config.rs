@@ -192,6 +192,10 @@ pub const TOPIC_DEFS: &[(&str, &str, Kind)] = &[
     ("index.interval.bytes", "4096", Kind::Int),
     ("max.compaction.lag.ms", I64_MAX, Kind::Int),
     ("max.message.bytes", "1048588", Kind::Int),
+    ("message.downconversion.enable", "true", Kind::Bool),
+    // Deprecated in Kafka 3.0 and ignored there for clusters on 3.0+; Eddy
+    // only stores v2 batches. Accepted so existing tooling can set it.
+    ("message.format.version", "3.0-IV1", Kind::Str),
     ("message.timestamp.type", "CreateTime", Kind::Str),
     ("message.timestamp.before.max.ms", I64_MAX, Kind::Int),
     ("message.timestamp.after.max.ms", "3600000", Kind::Int),

@@ -137,6 +137,24 @@ fn run(
     }
 }
 
+/// Threads fsyncing one round's partitions at once.
+const FSYNC_THREADS_MAX: usize = 4;
+
+fn record(partition: &Arc<Partition>, job: eddy_log::FlushJob, result: std::io::Result<()>) {
+    let failed = result.is_err();
+    let done = eddy_log::FlushDone::new(job, result);
+    let mut state = partition.lock();
+    if let Err(e) = state.log.mark_flushed(done) {
+        tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed; the partition refuses writes until restart");
+    }
+    if failed {
+        partition.mark_failed();
+    }
+    state.unflushed_messages = 0;
+    state.last_flush_ms = crate::clock::now_ms();
+    partition.publish(&state);
+}
+
 fn flush_round(round: Vec<FlushRequest>) {
     let mut partitions: HashMap<*const Partition, Arc<Partition>> = HashMap::new();
     for r in &round {
@@ -149,20 +167,33 @@ fn flush_round(round: Vec<FlushRequest>) {
         .values()
         .map(|p| (p.clone(), p.lock().log.flush_job()))
         .collect();
-    for (partition, job) in jobs {
-        let Some(job) = job else { continue };
-        let done = job.complete();
-        let failed = done.result().is_err();
-        let mut state = partition.lock();
-        if let Err(e) = state.log.mark_flushed(done) {
-            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed; the partition refuses writes until restart");
+    // fsyncs of different files proceed in parallel on the device; a few
+    // threads per round cut a round's latency several-fold on real disks.
+    let mut groups: Vec<Vec<(Arc<Partition>, eddy_log::FlushJob)>> =
+        (0..FSYNC_THREADS_MAX).map(|_| Vec::new()).collect();
+    for (i, (p, job)) in jobs
+        .into_iter()
+        .filter_map(|(p, j)| j.map(|j| (p, j)))
+        .enumerate()
+    {
+        groups[i % FSYNC_THREADS_MAX].push((p, job));
+    }
+    let run_group = |group: Vec<(Arc<Partition>, eddy_log::FlushJob)>| {
+        for (partition, job) in group {
+            let result = job.run();
+            record(&partition, job, result);
         }
-        if failed {
-            partition.mark_failed();
-        }
-        state.unflushed_messages = 0;
-        state.last_flush_ms = crate::clock::now_ms();
-        partition.publish(&state);
+    };
+    let mut groups: Vec<_> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+    if groups.len() <= 1 {
+        // One partition dirty: no thread to spawn.
+        groups.pop().map(run_group);
+    } else {
+        std::thread::scope(|scope| {
+            for group in groups {
+                scope.spawn(move || run_group(group));
+            }
+        });
     }
     for r in round {
         let Some(done) = r.done else { continue };

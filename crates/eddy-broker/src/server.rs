@@ -179,8 +179,19 @@ async fn connection(
                 }
             }
         }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(READ_CHUNK_BYTES);
+        // Once a frame's size is known, reserve it whole: growing the
+        // buffer chunk by chunk would copy a large frame several times.
+        // The size was checked against socket.request.max.bytes above.
+        let want = if buf.len() >= frame::PREFIX_BYTES {
+            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]).max(0) as usize;
+            (frame::PREFIX_BYTES + size)
+                .saturating_sub(buf.len())
+                .max(4096)
+        } else {
+            READ_CHUNK_BYTES
+        };
+        if buf.capacity() - buf.len() < want {
+            buf.reserve(want.max(READ_CHUNK_BYTES));
         }
         tokio::select! {
             read = tokio::time::timeout(idle, rd.read_buf(&mut buf)) => match read {

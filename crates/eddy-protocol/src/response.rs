@@ -34,7 +34,7 @@ pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
     let api_keys = versions::SUPPORTED
         .iter()
         .filter_map(|k| {
-            let (min, max) = versions::range(*k)?;
+            let (min, max) = versions::advertised(*k)?;
             Some(
                 ApiVersion::default()
                     .with_api_key(*k as i16)

@@ -12,6 +12,7 @@ pub const SUPPORTED: &[ApiKey] = &[
     ApiKey::Fetch,
     ApiKey::ListOffsets,
     ApiKey::Metadata,
+    ApiKey::FindCoordinator,
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
@@ -38,6 +39,19 @@ pub fn range(key: ApiKey) -> Option<(i16, i16)> {
     let g = crate::guard::versions(key as i16)?;
     let (min, max) = (v.min.max(*g.start()), v.max.min(*g.end()));
     (min <= max).then_some((min, max))
+}
+
+/// The range ApiVersions advertises. Produce is advertised from v0 though
+/// only v3+ is served: librdkafka before 2.10 enables gzip and snappy only
+/// when Produce v0 is listed, and Kafka 4.0 restored the same advertisement
+/// for that reason (KAFKA-18659). A request below v3 is still refused.
+pub fn advertised(key: ApiKey) -> Option<(i16, i16)> {
+    let (min, max) = range(key)?;
+    Some(if key == ApiKey::Produce {
+        (0, max)
+    } else {
+        (min, max)
+    })
 }
 
 pub fn is_supported(key: ApiKey, version: i16) -> bool {

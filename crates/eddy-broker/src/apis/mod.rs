@@ -24,6 +24,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_topic_partitions;
 mod fetch;
+mod find_coordinator;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
@@ -49,6 +50,9 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
         }
         RequestKind::Produce(r) => produce::handle(broker, r, version),
         RequestKind::Fetch(r) => fetch::handle(broker.clone(), r, version),
+        RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
+            find_coordinator::handle(broker, r, version),
+        )),
         RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(
             broker, r, version,
         ))),
