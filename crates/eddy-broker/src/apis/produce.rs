@@ -180,8 +180,21 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
             "transactional and control batches are not accepted yet".into(),
         );
     }
-    let mut buf = records.to_vec();
     let now = now_ms();
+    let mut buf = match recompress(broker, partition, &records, &incoming) {
+        Ok(Some(b)) => b,
+        Ok(None) => records.to_vec(),
+        Err(code_and_message) => return failed(index, code_and_message.0, code_and_message.1),
+    };
+    // Recompression changed the batches' sizes: read the headers again.
+    let incoming = if buf.len() != records.len() {
+        match headers(&buf) {
+            Ok(h) => h,
+            Err(m) => return failed(index, codes::CORRUPT_MESSAGE, m),
+        }
+    } else {
+        incoming
+    };
     let log_append_time =
         topic_config(broker, partition, "message.timestamp.type") == "LogAppendTime";
     if log_append_time {
@@ -286,6 +299,46 @@ fn durable_wait(
         return None;
     }
     Some(broker.flusher.request(partition.clone(), offset))
+}
+
+/// A topic whose `compression.type` names a codec stores every batch in
+/// that codec, as Kafka does; `producer` (the default) keeps what was sent.
+/// Records are not decoded: only the records section is re-encoded.
+fn recompress(
+    broker: &Broker,
+    partition: &Partition,
+    records: &[u8],
+    incoming: &[BatchHeader],
+) -> Result<Option<Vec<u8>>, (i16, String)> {
+    let target = match topic_config(broker, partition, "compression.type").as_str() {
+        "uncompressed" => eddy_log::compression::NONE,
+        "gzip" => eddy_log::compression::GZIP,
+        "snappy" => eddy_log::compression::SNAPPY,
+        "lz4" => eddy_log::compression::LZ4,
+        "zstd" => eddy_log::compression::ZSTD,
+        _ => return Ok(None),
+    };
+    if incoming.iter().all(|h| h.compression() == target) {
+        return Ok(None);
+    }
+    let limit_bytes = (topic_config(broker, partition, "max.message.bytes")
+        .parse::<usize>()
+        .unwrap_or(1 << 20)
+        * 4)
+    .max(16 << 20);
+    let mut out = Vec::with_capacity(records.len());
+    for b in batch::split(records) {
+        let b = b.map_err(|e| (codes::CORRUPT_MESSAGE, e.to_string()))?;
+        let re = batch::recompress(b, target, limit_bytes).map_err(|e| {
+            let code = match e {
+                batch::BatchError::UnknownCodec(_) => codes::UNSUPPORTED_COMPRESSION_TYPE,
+                _ => codes::CORRUPT_MESSAGE,
+            };
+            (code, e.to_string())
+        })?;
+        out.extend_from_slice(&re);
+    }
+    Ok(Some(out))
 }
 
 fn topic_config(broker: &Broker, partition: &Partition, name: &str) -> String {
