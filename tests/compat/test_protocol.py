@@ -276,3 +276,35 @@ def test_fetch_returns_early_when_data_arrives(broker, versions):
     assert error == wire.NONE and hw == 1, result
     assert wire.decode_batches(records), "long poll returned without the record"
     assert result["elapsed"] < 5, f"fetch returned after {result['elapsed']:.2f}s, not when data arrived"
+
+
+@pytest.mark.parametrize("target", ["zstd", "uncompressed"])
+def test_topic_compression_type_recompresses(broker, target):
+    """compression.type=<codec> stores batches in that codec whatever the producer sent."""
+    topic = f"recompress-{target}-{time.time_ns()}"
+    client = admin(broker)
+    client.create_topics([NewTopic(topic, 1, 1, config={"compression.type": target})])[topic].result(timeout=10)
+    sent = "none" if target == "zstd" else "gzip"
+    p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": sent, "linger.ms": 50})
+    for i in range(500):
+        p.produce(topic, key=f"k{i}".encode(), value=f"value-{i}".encode() * 4, partition=0,
+                  headers=[("h", b"1"), ("h", b"2")])
+    assert p.flush(15) == 0
+    with wire.Connection(broker.bootstrap) as conn:
+        batches = conn.fetch_batches(topic, 0, offset=0)
+    want = wire.CODEC_IDS["zstd" if target == "zstd" else "none"]
+    assert batches and all(b.codec == want and b.crc_ok for b in batches), [(b.codec, b.crc_ok) for b in batches]
+    assert sum(b.record_count for b in batches) == 500
+    # Records, including duplicate header keys, survive the re-encoding.
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "unused", "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    deadline = time.time() + 15
+    while len(got) < 500 and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            got.append(m)
+    c.close()
+    assert [m.value() for m in got] == [f"value-{i}".encode() * 4 for i in range(500)]
+    assert got[7].headers() == [("h", b"1"), ("h", b"2")]

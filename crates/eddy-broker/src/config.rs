@@ -256,9 +256,11 @@ pub fn check_topic_config(name: &str, value: &str) -> Result<(), ConfigError> {
                 }
             }
         }
-        "compression.type" if value != "producer" => {
+        "compression.type"
+            if !["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"].contains(&value) =>
+        {
             return Err(invalid(
-                "Eddy stores batches as producers compress them; only 'producer' is accepted",
+                "expected producer, uncompressed, gzip, snappy, lz4 or zstd",
             ));
         }
         "message.timestamp.type" if value != "CreateTime" && value != "LogAppendTime" => {
