@@ -308,3 +308,20 @@ def test_topic_compression_type_recompresses(broker, target):
     c.close()
     assert [m.value() for m in got] == [f"value-{i}".encode() * 4 for i in range(500)]
     assert got[7].headers() == [("h", b"1"), ("h", b"2")]
+
+
+def test_compacted_topic_rejects_records_without_key(broker):
+    topic = f"compact-keyless-{time.time_ns()}"
+    client = admin(broker)
+    client.create_topics([NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})])[topic].result(timeout=10)
+    errors = []
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "retries": 0})
+    p.produce(topic, key=b"k", value=b"kept", partition=0)
+    assert p.flush(10) == 0
+    p.produce(topic, value=b"no key", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    assert p.flush(10) == 0
+    assert len(errors) == 1 and errors[0] is not None
+    assert errors[0].code() == KafkaError.INVALID_RECORD, errors[0]
+    with wire.Connection(broker.bootstrap) as conn:
+        batches = conn.fetch_batches(topic, 0, offset=0)
+    assert sum(b.record_count for b in batches) == 1

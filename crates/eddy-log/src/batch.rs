@@ -566,6 +566,35 @@ impl Iterator for RecordTimes<'_> {
     }
 }
 
+/// Indexes (within the batch) of the records that carry no key: a
+/// compacted topic refuses them. `records` is the (decompressed) records
+/// section, as [`records_bytes`] returns it. Reads only each record's
+/// length and key length.
+pub fn keyless_records(records: &[u8], records_max: usize) -> Result<Vec<i32>, BatchError> {
+    let mut cursor = Cursor { bytes: records };
+    let mut keyless = Vec::new();
+    let mut index = 0usize;
+    while !cursor.bytes.is_empty() {
+        if index >= records_max {
+            return Err(BatchError::Malformed(
+                "more records than the batch declares",
+            ));
+        }
+        let length = cursor.varint_len()?;
+        let mut record = Cursor {
+            bytes: cursor.take(length)?,
+        };
+        record.take(1)?; // attributes
+        record.varint()?; // timestamp delta
+        record.varint()?; // offset delta
+        if record.varint()? < 0 {
+            keyless.push(index as i32);
+        }
+        index += 1;
+    }
+    Ok(keyless)
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
 }
@@ -611,6 +640,28 @@ impl<'a> Cursor<'a> {
             return Err(BatchError::Malformed("length out of range"));
         }
         Ok(Some(self.take(n as usize)?.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod keyless_tests {
+    use super::*;
+
+    #[test]
+    fn finds_records_without_keys() {
+        let records: Vec<SimpleRecord> = (0..5)
+            .map(|i| SimpleRecord {
+                key: (i % 2 == 0).then(|| vec![b'k']),
+                value: Some(vec![1]),
+                ..Default::default()
+            })
+            .collect();
+        let batch = encode_batch(&records, 0, -1, -1, -1);
+        let (header, section) = records_bytes(&batch, 1 << 20).unwrap();
+        assert_eq!(
+            keyless_records(&section, header.records_count as usize).unwrap(),
+            vec![1, 3]
+        );
     }
 }
 

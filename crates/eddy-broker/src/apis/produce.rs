@@ -10,7 +10,7 @@ use eddy_log::LogError;
 use eddy_protocol::codes;
 use kafka_protocol::messages::produce_request::ProduceRequest;
 use kafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::ResponseKind;
 use kafka_protocol::protocol::StrBytes;
@@ -180,6 +180,9 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
             "transactional and control batches are not accepted yet".into(),
         );
     }
+    if let Some(rejected) = reject_keyless(broker, partition, &records) {
+        return rejected;
+    }
     let now = now_ms();
     let mut buf = match recompress(broker, partition, &records, &incoming) {
         Ok(Some(b)) => b,
@@ -299,6 +302,66 @@ fn durable_wait(
         return None;
     }
     Some(broker.flusher.request(partition.clone(), offset))
+}
+
+/// A compacted topic keeps the latest record per key, so a record without a
+/// key has no place in it: Kafka rejects the batch with INVALID_RECORD and
+/// names each keyless record.
+fn reject_keyless(broker: &Broker, partition: &Partition, records: &[u8]) -> Option<Appended> {
+    if !topic_config(broker, partition, "cleanup.policy")
+        .split(',')
+        .any(|p| p.trim() == "compact")
+    {
+        return None;
+    }
+    let limit_bytes = (topic_config(broker, partition, "max.message.bytes")
+        .parse::<usize>()
+        .unwrap_or(1 << 20)
+        * 4)
+    .max(16 << 20);
+    let mut errors = Vec::new();
+    let mut first_index = 0i32;
+    for b in batch::split(records) {
+        let keyless = b
+            .and_then(|b| batch::records_bytes(b, limit_bytes))
+            .and_then(|(h, section)| {
+                batch::keyless_records(&section, h.records_count.max(0) as usize).map(|k| (h, k))
+            });
+        match keyless {
+            Ok((h, k)) => {
+                errors.extend(k.into_iter().map(|i| first_index + i));
+                first_index += h.records_count;
+            }
+            Err(e) => {
+                return Some(failed(
+                    partition.index,
+                    codes::CORRUPT_MESSAGE,
+                    e.to_string(),
+                ))
+            }
+        }
+    }
+    if errors.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "Compacted topic cannot accept message without key in topic partition {}-{}.",
+        partition.topic, partition.index
+    );
+    let mut appended = failed(
+        partition.index,
+        codes::INVALID_RECORD,
+        "One or more records have been rejected".into(),
+    );
+    appended.response.record_errors = errors
+        .into_iter()
+        .map(|i| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(i)
+                .with_batch_index_error_message(Some(text(&message)))
+        })
+        .collect();
+    Some(appended)
 }
 
 /// A topic whose `compression.type` names a codec stores every batch in
