@@ -83,6 +83,13 @@ pub fn handle(
                             .into_iter()
                             .filter(|(n, _, _)| wanted(n))
                             .map(|(n, v, explicit)| {
+                                // The listener Metadata advertises comes from
+                                // --kafka-addr when not configured: static either way.
+                                let (v, explicit) = if n == "advertised.listeners" && v.is_empty() {
+                                    (format!("PLAINTEXT://{}:{}", broker.advertised.0, broker.advertised.1), true)
+                                } else {
+                                    (v, explicit)
+                                };
                                 let source = if explicit { ConfigSource::StaticBroker } else { ConfigSource::Default };
                                 let kind = crate::config::BROKER_DEFS.iter().find(|d| d.name == n).map_or(Kind::Str, |d| d.kind);
                                 let mut e = entry(n, v, source, kind);
