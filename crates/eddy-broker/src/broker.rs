@@ -13,6 +13,7 @@ use crate::clock::now_ms;
 use crate::config::{check_topic_config, BrokerConfig, ConfigError};
 use crate::fetch_session::FetchSessions;
 use crate::flusher::{DuePartitions, Flusher};
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::meta::{MetaStore, TopicMeta};
 use crate::partition::Partition;
 use crate::producer_state::ProducerStates;
@@ -55,6 +56,7 @@ pub struct Broker {
     /// Woken whenever data becomes visible to consumers (long-poll fetch).
     pub data_ready: Arc<Notify>,
     pub fetch_sessions: FetchSessions,
+    pub groups: GroupCoordinator,
 }
 
 impl DuePartitions for Broker {
@@ -84,6 +86,10 @@ impl Broker {
                 .i64("log.flush.scheduler.interval.ms")
                 .clamp(10, 60_000) as u64,
         );
+        let group_config = GroupConfig {
+            initial_rebalance_delay_ms: config.i64("group.initial.rebalance.delay.ms"),
+            ..GroupConfig::default()
+        };
         let broker = Arc::new_cyclic(|weak: &std::sync::Weak<Broker>| {
             let due: std::sync::Weak<dyn DuePartitions> = weak.clone();
             Broker {
@@ -99,6 +105,7 @@ impl Broker {
                 producer_ids: Mutex::new((0, 0)),
                 data_ready,
                 fetch_sessions: FetchSessions::new(fetch_slots),
+                groups: GroupCoordinator::new(group_config),
             }
         });
         for t in topics_meta {

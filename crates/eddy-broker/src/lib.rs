@@ -8,6 +8,7 @@
 //! - [`producer_state`]: idempotent-producer sequence checks.
 //! - [`flusher`]: the dedicated fsync thread with group commit.
 //! - [`fetch_session`]: incremental fetch sessions (KIP-227).
+//! - [`group`]: the classic consumer group coordinator and committed offsets.
 //! - `apis`: one module per Kafka API, routed in one place.
 //! - [`server`], [`http`]: the Kafka and HTTP listeners (tokio glue).
 //! - [`meta`]: durable metadata files.
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod fetch_session;
 pub mod flusher;
+pub mod group;
 pub mod http;
 pub mod meta;
 pub mod partition;

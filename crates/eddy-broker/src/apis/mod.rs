@@ -22,14 +22,22 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod describe_topic_partitions;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
 /// The answer to a request: `None` for acks=0 produce, which gets none.
 pub type Reply = Pin<Box<dyn Future<Output = Option<ResponseKind>> + Send>>;
@@ -89,6 +97,32 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
         RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
             init_producer_id::handle(broker, r),
         )),
+        RequestKind::JoinGroup(r) => {
+            let client_id = request
+                .header
+                .client_id
+                .as_deref()
+                .unwrap_or("")
+                .to_string();
+            join_group::handle(broker, r, version, client_id)
+        }
+        RequestKind::SyncGroup(r) => sync_group::handle(broker, r, version),
+        RequestKind::Heartbeat(r) => ready(ResponseKind::Heartbeat(heartbeat::handle(broker, r))),
+        RequestKind::LeaveGroup(r) => ready(ResponseKind::LeaveGroup(leave_group::handle(
+            broker, r, version,
+        ))),
+        RequestKind::OffsetCommit(r) => ready(ResponseKind::OffsetCommit(offset_commit::handle(
+            broker, r, version,
+        ))),
+        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(offset_fetch::handle(
+            broker, r, version,
+        ))),
+        RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(
+            describe_groups::handle(broker, r, version),
+        )),
+        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(list_groups::handle(
+            broker, r, version,
+        ))),
         other => {
             // versions::SUPPORTED lists only what is routed above, so the
             // decoder never lets another API through.

@@ -1,0 +1,346 @@
+//! The classic group coordinator (Kafka's GroupCoordinator): membership,
+//! rebalances and committed offsets of consumer groups.
+//!
+//! # Layout
+//! - [`state`]: one group's state machine, sans-io (time is a parameter).
+//! - [`member`]: a member and the JoinGroup/SyncGroup answers it waits for.
+//! - [`offsets`]: committed offsets, shaped like `__consumer_offsets` records.
+//!
+//! The coordinator keeps every group behind one std Mutex (no await while
+//! held); JoinGroup and SyncGroup hand back oneshot receivers that the API
+//! handlers await, and one timer task fires session, join-phase and
+//! pending-member deadlines.
+
+pub mod member;
+pub mod offsets;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify};
+
+use crate::clock::now_ms;
+pub use member::{JoinParams, JoinResult, JoinedMember, SyncParams, SyncResult};
+pub use offsets::CommittedOffset;
+pub use state::{Group, GroupConfig, State};
+
+/// Kafka error codes of the group APIs.
+pub mod codes {
+    pub use eddy_protocol::codes::*;
+    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+    pub const ILLEGAL_GENERATION: i16 = 22;
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    pub const INVALID_GROUP_ID: i16 = 24;
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
+    pub const FENCED_INSTANCE_ID: i16 = 82;
+}
+
+/// The timer never sleeps longer than this, as a backstop.
+const TICK_MS_MAX: u64 = 1000;
+
+struct Inner {
+    groups: Mutex<HashMap<String, Group>>,
+    config: GroupConfig,
+}
+
+pub struct GroupCoordinator {
+    inner: Arc<Inner>,
+    /// Wakes the timer task when a deadline may have moved earlier.
+    wake: Arc<Notify>,
+    timer_started: AtomicBool,
+}
+
+/// One partition of an OffsetCommit.
+#[derive(Debug, Clone)]
+pub struct CommitPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// A group as DescribeGroups shows it.
+pub struct Described {
+    pub state: State,
+    pub protocol_type: String,
+    pub protocol_name: String,
+    /// (member id, instance id, client id, client host, metadata, assignment)
+    pub members: Vec<DescribedMember>,
+}
+
+pub struct DescribedMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: bytes::Bytes,
+    pub assignment: bytes::Bytes,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig) -> GroupCoordinator {
+        GroupCoordinator {
+            inner: Arc::new(Inner {
+                groups: Mutex::new(HashMap::new()),
+                config,
+            }),
+            wake: Arc::new(Notify::new()),
+            timer_started: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` on the group (creating it when `create`), then re-arms the timer.
+    fn with_group<T>(
+        &self,
+        id: &str,
+        create: bool,
+        f: impl FnOnce(&mut Group, &GroupConfig) -> T,
+    ) -> Option<T> {
+        self.start_timer();
+        let mut groups = self.inner.groups.lock().expect("groups lock");
+        if create && !groups.contains_key(id) {
+            groups.insert(id.to_string(), Group::new(id));
+        }
+        let out = groups.get_mut(id).map(|g| f(g, &self.inner.config));
+        drop(groups);
+        self.wake.notify_one();
+        out
+    }
+
+    pub fn join(&self, p: JoinParams) -> oneshot::Receiver<JoinResult> {
+        let error = if p.group_id.is_empty() {
+            Some(codes::INVALID_GROUP_ID)
+        } else {
+            None
+        };
+        let member_id = p.member_id.clone();
+        let known = !p.member_id.is_empty();
+        let group_id = p.group_id.clone();
+        let rx = error
+            .is_none()
+            .then(|| self.with_group(&group_id, !known, |g, config| g.join(p, config, now_ms())));
+        match rx.flatten() {
+            Some(rx) => rx,
+            None => {
+                // An unknown group with a member id: the member's group is gone.
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(JoinResult::error(
+                    error.unwrap_or(codes::UNKNOWN_MEMBER_ID),
+                    &member_id,
+                ));
+                rx
+            }
+        }
+    }
+
+    pub fn sync(&self, p: SyncParams) -> oneshot::Receiver<SyncResult> {
+        let group_id = p.group_id.clone();
+        self.with_group(&group_id, false, |g, _| g.sync(p, now_ms()))
+            .unwrap_or_else(|| {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(SyncResult::error(codes::UNKNOWN_MEMBER_ID));
+                rx
+            })
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
+        self.with_group(group_id, false, |g, _| {
+            g.heartbeat(member_id, instance_id, generation, now_ms())
+        })
+        .unwrap_or(codes::UNKNOWN_MEMBER_ID)
+    }
+
+    pub fn leave(&self, group_id: &str, member_id: &str, instance_id: Option<&str>) -> i16 {
+        self.with_group(group_id, false, |g, config| {
+            g.leave(member_id, instance_id, now_ms(), config)
+        })
+        .unwrap_or(codes::UNKNOWN_MEMBER_ID)
+    }
+
+    /// OffsetCommit for one group: an error for every partition, or one per
+    /// partition. Generation -1 with no member id is a simple commit from a
+    /// consumer that assigns partitions itself; it needs an empty group.
+    pub fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        partitions: &[CommitPartition],
+    ) -> Result<Vec<i16>, i16> {
+        if group_id.is_empty() {
+            return Err(codes::INVALID_GROUP_ID);
+        }
+        let simple = generation < 0;
+        let now = now_ms();
+        self.with_group(group_id, simple, |g, _| {
+            if !(simple && g.state == State::Empty) {
+                let error = g.check_member(member_id, instance_id, generation);
+                if error != codes::NONE {
+                    return Err(error);
+                }
+                if g.state == State::CompletingRebalance {
+                    return Err(codes::REBALANCE_IN_PROGRESS);
+                }
+            }
+            Ok(partitions
+                .iter()
+                .map(|p| {
+                    let metadata = p.metadata.clone().unwrap_or_default();
+                    if metadata.len() > offsets::METADATA_BYTES_MAX {
+                        return codes::OFFSET_METADATA_TOO_LARGE;
+                    }
+                    g.offsets.commit(
+                        &p.topic,
+                        p.partition,
+                        CommittedOffset {
+                            offset: p.offset,
+                            leader_epoch: p.leader_epoch,
+                            metadata,
+                            commit_timestamp_ms: now,
+                        },
+                    );
+                    codes::NONE
+                })
+                .collect())
+        })
+        .unwrap_or(Err(codes::ILLEGAL_GENERATION))
+    }
+
+    /// Committed offsets of a group: the named partitions (None when not
+    /// committed), or every committed one when `wanted` is None.
+    pub fn fetch(
+        &self,
+        group_id: &str,
+        wanted: Option<&[(String, i32)]>,
+    ) -> Vec<(String, i32, Option<CommittedOffset>)> {
+        let groups = self.inner.groups.lock().expect("groups lock");
+        let group = groups.get(group_id);
+        match wanted {
+            Some(list) => list
+                .iter()
+                .map(|(t, p)| {
+                    let c = group.and_then(|g| g.offsets.get(t, *p)).cloned();
+                    (t.clone(), *p, c)
+                })
+                .collect(),
+            None => group
+                .map(|g| {
+                    g.offsets
+                        .all()
+                        .map(|(t, p, c)| (t.to_string(), p, Some(c.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn describe(&self, group_id: &str) -> Option<Described> {
+        let groups = self.inner.groups.lock().expect("groups lock");
+        let g = groups.get(group_id)?;
+        let stable = g.state == State::Stable;
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        let members = g
+            .members
+            .iter()
+            .map(|m| DescribedMember {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: if stable {
+                    m.metadata(&protocol)
+                } else {
+                    Default::default()
+                },
+                assignment: if stable {
+                    m.assignment.clone()
+                } else {
+                    Default::default()
+                },
+            })
+            .collect();
+        Some(Described {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_name: if stable { protocol } else { String::new() },
+            members,
+        })
+    }
+
+    /// (group id, protocol type, state) of every group.
+    pub fn list(&self) -> Vec<(String, String, State)> {
+        let groups = self.inner.groups.lock().expect("groups lock");
+        let mut out: Vec<_> = groups
+            .values()
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Starts the timer task on first use, from inside the runtime.
+    fn start_timer(&self) {
+        if self.timer_started.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.timer_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        runtime.spawn(timer(Arc::downgrade(&self.inner), self.wake.clone()));
+    }
+}
+
+/// Fires due deadlines; ends when the coordinator is dropped.
+async fn timer(inner: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let now = now_ms();
+        let next = {
+            let mut groups = inner.groups.lock().expect("groups lock");
+            groups
+                .values_mut()
+                .filter_map(|g| {
+                    g.tick(now, &inner.config);
+                    g.next_deadline_ms()
+                })
+                .min()
+        };
+        drop(inner);
+        let sleep_ms = next.map_or(TICK_MS_MAX, |d| {
+            (d - now).clamp(1, TICK_MS_MAX as i64) as u64
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
