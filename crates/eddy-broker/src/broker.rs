@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::config::{check_topic_config, BrokerConfig, ConfigError};
 use crate::fetch_session::FetchSessions;
 use crate::flusher::{DuePartitions, Flusher};
-use crate::group::{GroupConfig, GroupCoordinator};
+use crate::group::{GroupConfig, GroupCoordinator, GroupLog};
 use crate::meta::{MetaStore, TopicMeta};
 use crate::partition::Partition;
 use crate::producer_state::ProducerStates;
@@ -92,6 +92,7 @@ impl Broker {
         };
         let broker = Arc::new_cyclic(|weak: &std::sync::Weak<Broker>| {
             let due: std::sync::Weak<dyn DuePartitions> = weak.clone();
+            let group_log: std::sync::Weak<dyn GroupLog> = weak.clone();
             Broker {
                 flusher: Flusher::start(data_ready.clone(), due, tick),
                 config,
@@ -105,13 +106,14 @@ impl Broker {
                 producer_ids: Mutex::new((0, 0)),
                 data_ready,
                 fetch_sessions: FetchSessions::new(fetch_slots),
-                groups: GroupCoordinator::new(group_config),
+                groups: GroupCoordinator::with_log(group_config, Some(group_log)),
             }
         });
         for t in topics_meta {
             broker.load_topic(t)?;
         }
         broker.remove_deleted_dirs();
+        broker.load_groups();
         Ok(broker)
     }
 

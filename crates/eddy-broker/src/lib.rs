@@ -9,6 +9,8 @@
 //! - [`flusher`]: the dedicated fsync thread with group commit.
 //! - [`fetch_session`]: incremental fetch sessions (KIP-227).
 //! - [`group`]: the classic consumer group coordinator and committed offsets.
+//! - [`consumer_offsets`]: the `__consumer_offsets` topic the coordinator
+//!   writes its records to and reloads them from at start.
 //! - `apis`: one module per Kafka API, routed in one place.
 //! - [`server`], [`http`]: the Kafka and HTTP listeners (tokio glue).
 //! - [`meta`]: durable metadata files.
@@ -18,6 +20,7 @@
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod consumer_offsets;
 pub mod fetch_session;
 pub mod flusher;
 pub mod group;

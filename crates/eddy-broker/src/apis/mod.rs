@@ -36,7 +36,7 @@ mod metadata;
 mod offset_commit;
 mod offset_fetch;
 mod offset_for_leader_epoch;
-mod produce;
+pub(crate) mod produce;
 mod sync_group;
 
 /// The answer to a request: `None` for acks=0 produce, which gets none.
@@ -111,9 +111,7 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
         RequestKind::LeaveGroup(r) => ready(ResponseKind::LeaveGroup(leave_group::handle(
             broker, r, version,
         ))),
-        RequestKind::OffsetCommit(r) => ready(ResponseKind::OffsetCommit(offset_commit::handle(
-            broker, r, version,
-        ))),
+        RequestKind::OffsetCommit(r) => offset_commit::handle(broker, r, version),
         RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(offset_fetch::handle(
             broker, r, version,
         ))),

@@ -1,5 +1,6 @@
 //! OffsetCommit: committed offsets of a group, checked against its
 //! generation; generation -1 commits for a consumer outside any group.
+//! The answer waits until the commit is durable in `__consumer_offsets`.
 
 use std::sync::Arc;
 
@@ -7,15 +8,13 @@ use kafka_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::ResponseKind;
 
+use super::Reply;
 use crate::broker::Broker;
-use crate::group::{codes, CommitPartition};
+use crate::group::{codes, CommitPartition, Committed};
 
-pub fn handle(
-    broker: &Arc<Broker>,
-    req: OffsetCommitRequest,
-    version: i16,
-) -> OffsetCommitResponse {
+pub fn handle(broker: &Arc<Broker>, req: OffsetCommitRequest, version: i16) -> Reply {
     // Partitions of unknown topics are answered without being committed.
     let mut valid = Vec::new();
     for t in &req.topics {
@@ -42,6 +41,10 @@ pub fn handle(
         req.generation_id_or_member_epoch,
         &valid,
     );
+    let (outcome, durable) = match outcome {
+        Ok(Committed { errors, durable }) => (Ok(errors), durable),
+        Err(e) => (Err(e), None),
+    };
     let mut codes_iter = outcome.as_ref().ok().map(|v| v.iter());
     let topics = req
         .topics
@@ -69,6 +72,27 @@ pub fn handle(
                 .with_name(t.name.clone())
                 .with_partitions(partitions)
         })
-        .collect();
-    OffsetCommitResponse::default().with_topics(topics)
+        .collect::<Vec<_>>();
+    Box::pin(async move {
+        let failed = match durable {
+            None => codes::NONE,
+            Some(wait) => match wait.await {
+                Ok(Ok(())) => codes::NONE,
+                Ok(Err(code)) => code,
+                Err(_) => codes::KAFKA_STORAGE_ERROR,
+            },
+        };
+        let mut topics = topics;
+        if failed != codes::NONE {
+            // Not durable: no partition may be reported committed.
+            for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                if p.error_code == codes::NONE {
+                    p.error_code = failed;
+                }
+            }
+        }
+        Some(ResponseKind::OffsetCommit(
+            OffsetCommitResponse::default().with_topics(topics),
+        ))
+    })
 }

@@ -4,15 +4,22 @@
 //! # Layout
 //! - [`state`]: one group's state machine, sans-io (time is a parameter).
 //! - [`member`]: a member and the JoinGroup/SyncGroup answers it waits for.
-//! - [`offsets`]: committed offsets, shaped like `__consumer_offsets` records.
+//! - [`offsets`]: committed offsets of one group.
+//! - [`records`]: the `__consumer_offsets` key/value codec (Kafka's format).
 //!
 //! The coordinator keeps every group behind one std Mutex (no await while
 //! held); JoinGroup and SyncGroup hand back oneshot receivers that the API
 //! handlers await, and one timer task fires session, join-phase and
 //! pending-member deadlines.
+//!
+//! Durability: every OffsetCommit, every generation change and every
+//! expired offset is appended as records to `__consumer_offsets` through a
+//! [`GroupLog`], under the groups lock so the log's order is the memory's
+//! order; at start the broker replays that topic into [`GroupCoordinator::load`].
 
 pub mod member;
 pub mod offsets;
+pub mod records;
 pub mod state;
 
 use std::collections::HashMap;
@@ -23,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 
 use crate::clock::now_ms;
+use crate::flusher::FlushResult;
 pub use member::{JoinParams, JoinResult, JoinedMember, SyncParams, SyncResult};
 pub use offsets::CommittedOffset;
 pub use state::{Group, GroupConfig, State};
@@ -45,9 +53,50 @@ pub mod codes {
 /// The timer never sleeps longer than this, as a backstop.
 const TICK_MS_MAX: u64 = 1000;
 
+/// One `__consumer_offsets` record: key, and value (None: a tombstone).
+pub type Record = (Vec<u8>, Option<Vec<u8>>);
+
+/// Where the coordinator writes its records: `__consumer_offsets`.
+pub trait GroupLog: Send + Sync {
+    /// Appends `records` to the partition of `group` and asks for them to
+    /// be made durable; the receiver resolves once they are. An error is a
+    /// Kafka error code and means nothing was written.
+    fn append(
+        &self,
+        group: &str,
+        records: Vec<Record>,
+    ) -> Result<oneshot::Receiver<FlushResult>, i16>;
+}
+
 struct Inner {
     groups: Mutex<HashMap<String, Group>>,
     config: GroupConfig,
+    /// None in unit tests of the state machine: offsets stay in memory.
+    log: Option<std::sync::Weak<dyn GroupLog>>,
+}
+
+impl Inner {
+    fn append(
+        &self,
+        group: &str,
+        records: Vec<Record>,
+    ) -> Option<Result<oneshot::Receiver<FlushResult>, i16>> {
+        let log = self.log.as_ref()?;
+        Some(match log.upgrade() {
+            Some(log) => log.append(group, records),
+            None => Err(codes::COORDINATOR_NOT_AVAILABLE),
+        })
+    }
+
+    /// Writes the group's metadata when its generation moved (nobody waits:
+    /// a lost write costs only the generation number after a crash).
+    fn generation_changed(&self, group: &Group) {
+        let value = records::encode_group_value(&group.metadata(now_ms()));
+        let record = (records::encode_group_key(&group.id), Some(value));
+        if let Some(Err(code)) = self.append(&group.id, vec![record]) {
+            tracing::warn!(group = %group.id, error = codes::name(code), "writing group metadata failed");
+        }
+    }
 }
 
 pub struct GroupCoordinator {
@@ -65,6 +114,14 @@ pub struct CommitPartition {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<String>,
+}
+
+/// What an accepted OffsetCommit gives back.
+pub struct Committed {
+    /// One error code per partition, in request order.
+    pub errors: Vec<i16>,
+    /// Resolves once the commit is durable; None when nothing was written.
+    pub durable: Option<oneshot::Receiver<FlushResult>>,
 }
 
 /// A group as DescribeGroups shows it.
@@ -86,11 +143,21 @@ pub struct DescribedMember {
 }
 
 impl GroupCoordinator {
+    /// A coordinator whose state lives in memory only (unit tests).
     pub fn new(config: GroupConfig) -> GroupCoordinator {
+        GroupCoordinator::with_log(config, None)
+    }
+
+    /// A coordinator that writes its records to `log`.
+    pub fn with_log(
+        config: GroupConfig,
+        log: Option<std::sync::Weak<dyn GroupLog>>,
+    ) -> GroupCoordinator {
         GroupCoordinator {
             inner: Arc::new(Inner {
                 groups: Mutex::new(HashMap::new()),
                 config,
+                log,
             }),
             wake: Arc::new(Notify::new()),
             timer_started: AtomicBool::new(false),
@@ -109,7 +176,14 @@ impl GroupCoordinator {
         if create && !groups.contains_key(id) {
             groups.insert(id.to_string(), Group::new(id));
         }
-        let out = groups.get_mut(id).map(|g| f(g, &self.inner.config));
+        let out = groups.get_mut(id).map(|g| {
+            let generation = g.generation;
+            let out = f(g, &self.inner.config);
+            if g.generation != generation {
+                self.inner.generation_changed(g);
+            }
+            out
+        });
         drop(groups);
         self.wake.notify_one();
         out
@@ -172,8 +246,10 @@ impl GroupCoordinator {
     }
 
     /// OffsetCommit for one group: an error for every partition, or one per
-    /// partition. Generation -1 with no member id is a simple commit from a
-    /// consumer that assigns partitions itself; it needs an empty group.
+    /// partition and, when a log backs the coordinator, a receiver that
+    /// resolves once the commit is durable (answer only then). Generation -1
+    /// with no member id is a simple commit from a consumer that assigns
+    /// partitions itself; it needs an empty group.
     pub fn commit(
         &self,
         group_id: &str,
@@ -181,7 +257,7 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
         partitions: &[CommitPartition],
-    ) -> Result<Vec<i16>, i16> {
+    ) -> Result<Committed, i16> {
         if group_id.is_empty() {
             return Err(codes::INVALID_GROUP_ID);
         }
@@ -197,28 +273,102 @@ impl GroupCoordinator {
                     return Err(codes::REBALANCE_IN_PROGRESS);
                 }
             }
-            Ok(partitions
+            let mut accepted = Vec::new();
+            let errors = partitions
                 .iter()
                 .map(|p| {
                     let metadata = p.metadata.clone().unwrap_or_default();
                     if metadata.len() > offsets::METADATA_BYTES_MAX {
                         return codes::OFFSET_METADATA_TOO_LARGE;
                     }
-                    g.offsets.commit(
-                        &p.topic,
-                        p.partition,
-                        CommittedOffset {
-                            offset: p.offset,
-                            leader_epoch: p.leader_epoch,
-                            metadata,
-                            commit_timestamp_ms: now,
-                        },
-                    );
+                    let committed = CommittedOffset {
+                        offset: p.offset,
+                        leader_epoch: p.leader_epoch,
+                        metadata,
+                        commit_timestamp_ms: now,
+                    };
+                    accepted.push((p.topic.as_str(), p.partition, committed));
                     codes::NONE
                 })
-                .collect())
+                .collect();
+            let durable = self.write_offsets(group_id, &accepted)?;
+            for (topic, partition, committed) in accepted {
+                g.offsets.commit(topic, partition, committed);
+            }
+            Ok(Committed { errors, durable })
         })
         .unwrap_or(Err(codes::ILLEGAL_GENERATION))
+    }
+
+    /// Appends one record per accepted offset; nothing when none is.
+    fn write_offsets(
+        &self,
+        group_id: &str,
+        accepted: &[(&str, i32, CommittedOffset)],
+    ) -> Result<Option<oneshot::Receiver<FlushResult>>, i16> {
+        if accepted.is_empty() {
+            return Ok(None);
+        }
+        let batch = accepted
+            .iter()
+            .map(|(t, p, c)| {
+                (
+                    records::encode_offset_key(group_id, t, *p),
+                    Some(records::encode_offset_value(c)),
+                )
+            })
+            .collect();
+        self.inner.append(group_id, batch).transpose()
+    }
+
+    /// Replays one `__consumer_offsets` record at start: the last record of
+    /// a key wins, a tombstone deletes. Groups come back Empty with their
+    /// last generation and protocol; their members rejoin.
+    pub fn load(&self, key: records::Key, value: Option<records::Value>) {
+        let mut groups = self.inner.groups.lock().expect("groups lock");
+        let id = key.group().to_string();
+        match (key, value) {
+            (
+                records::Key::Offset {
+                    topic, partition, ..
+                },
+                Some(records::Value::Offset(c)),
+            ) => {
+                let g = groups.entry(id.clone()).or_insert_with(|| Group::new(&id));
+                g.offsets.commit(&topic, partition, c);
+            }
+            (
+                records::Key::Offset {
+                    topic, partition, ..
+                },
+                None,
+            ) => {
+                if let Some(g) = groups.get_mut(&id) {
+                    g.offsets.remove(&topic, partition);
+                }
+            }
+            (records::Key::Group { .. }, Some(records::Value::Group(m))) => {
+                let g = groups.entry(id.clone()).or_insert_with(|| Group::new(&id));
+                g.restore(&m);
+            }
+            (records::Key::Group { .. }, None) => {
+                if let Some(g) = groups.get_mut(&id) {
+                    g.restore(&records::GroupMetadata::default());
+                }
+            }
+            (key, Some(_)) => {
+                tracing::warn!(
+                    ?key,
+                    "__consumer_offsets value does not match its key; skipped"
+                );
+            }
+        }
+        if groups
+            .get(&id)
+            .is_some_and(|g| g.generation == 0 && g.offsets.is_empty())
+        {
+            groups.remove(&id);
+        }
     }
 
     /// Committed offsets of a group: the named partitions (None when not
@@ -326,7 +476,11 @@ async fn timer(inner: Weak<Inner>, wake: Arc<Notify>) {
             groups
                 .values_mut()
                 .filter_map(|g| {
+                    let generation = g.generation;
                     g.tick(now, &inner.config);
+                    if g.generation != generation {
+                        inner.generation_changed(g);
+                    }
                     g.next_deadline_ms()
                 })
                 .min()

@@ -3,7 +3,7 @@
 //! The model follows `__consumer_offsets`: a key (group, topic, partition)
 //! and a value (offset, leader epoch, metadata, commit timestamp), so a
 //! log-backed store can write each commit as one record and rebuild this
-//! map by replaying them. Until then offsets live in memory.
+//! map by replaying them (see [`super::records`]).
 
 use std::collections::BTreeMap;
 
@@ -28,6 +28,10 @@ impl Offsets {
     pub fn commit(&mut self, topic: &str, partition: i32, committed: CommittedOffset) {
         self.by_partition
             .insert((topic.to_string(), partition), committed);
+    }
+
+    pub fn remove(&mut self, topic: &str, partition: i32) -> Option<CommittedOffset> {
+        self.by_partition.remove(&(topic.to_string(), partition))
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<&CommittedOffset> {

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use super::codes;
 use super::member::{JoinParams, JoinResult, JoinedMember, Member, SyncParams, SyncResult};
 use super::offsets::Offsets;
+use super::records::{GroupMetadata, MemberMetadata};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -91,6 +92,47 @@ pub struct Group {
 }
 
 impl Group {
+    /// The group as `__consumer_offsets` records it.
+    pub fn metadata(&self, now_ms: i64) -> GroupMetadata {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        GroupMetadata {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            current_state_timestamp_ms: now_ms,
+            members: self
+                .members
+                .iter()
+                .map(|m| MemberMetadata {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: m.metadata(&protocol).to_vec(),
+                    assignment: m.assignment.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes back a group recorded in `__consumer_offsets` at start. It is
+    /// Empty: members held no session across the restart and rejoin, and
+    /// the next rebalance moves on from the recorded generation.
+    pub fn restore(&mut self, m: &GroupMetadata) {
+        assert!(
+            self.members.is_empty(),
+            "groups are restored before serving"
+        );
+        self.generation = m.generation;
+        self.protocol_type = (!m.protocol_type.is_empty()).then(|| m.protocol_type.clone());
+        self.protocol_name = m.protocol.clone();
+        self.leader = None;
+        self.state = State::Empty;
+    }
+
     pub fn new(id: &str) -> Group {
         Group {
             id: id.to_string(),
