@@ -88,6 +88,12 @@ impl Broker {
         );
         let group_config = GroupConfig {
             initial_rebalance_delay_ms: config.i64("group.initial.rebalance.delay.ms"),
+            offsets_retention_ms: config
+                .i64("offsets.retention.minutes")
+                .saturating_mul(60_000),
+            offsets_retention_check_interval_ms: config
+                .i64("offsets.retention.check.interval.ms")
+                .max(1),
             ..GroupConfig::default()
         };
         let broker = Arc::new_cyclic(|weak: &std::sync::Weak<Broker>| {

@@ -167,6 +167,8 @@ pub const BROKER_DEFS: &[Def] = &[
     def("socket.receive.buffer.bytes", "102400", Kind::Int),
     def("offsets.topic.replication.factor", "1", Kind::Int),
     def("offsets.topic.num.partitions", "50", Kind::Int),
+    def("offsets.retention.minutes", "10080", Kind::Int),
+    def("offsets.retention.check.interval.ms", "600000", Kind::Int),
     def("transaction.state.log.replication.factor", "1", Kind::Int),
     def("transaction.state.log.min.isr", "1", Kind::Int),
     def("group.initial.rebalance.delay.ms", "3000", Kind::Int),

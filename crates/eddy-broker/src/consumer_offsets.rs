@@ -111,6 +111,7 @@ impl Broker {
     /// Replays `__consumer_offsets` into the group coordinator: every
     /// partition from its log start, last record per key wins.
     pub(crate) fn load_groups(&self) {
+        self.groups.start_timer();
         let Some(topic) = self.topic(TOPIC) else {
             return;
         };

@@ -79,6 +79,27 @@ fn simple_commits_come_back_after_a_crash() {
     assert_eq!(offset_of(&broker, "g1", 0), Some(20));
 }
 
+#[test]
+fn expired_offsets_are_tombstoned_and_stay_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention_ms = 10_080 * 60_000;
+    {
+        let broker = open(dir.path());
+        broker.create_topic("t", 2, 1, Default::default()).unwrap();
+        commit(&broker, "old", -1, "", 1);
+        let now = eddy_broker::clock::now_ms();
+        assert_eq!(broker.groups.expire_offsets(now), 0);
+        assert_eq!(broker.groups.expire_offsets(now + retention_ms + 1000), 2);
+        assert_eq!(offset_of(&broker, "old", 0), None);
+        assert!(broker.groups.describe("old").is_none());
+        commit(&broker, "young", -1, "", 7);
+        broker.shutdown();
+    }
+    let broker = open(dir.path());
+    assert_eq!(offset_of(&broker, "old", 0), None);
+    assert_eq!(offset_of(&broker, "young", 0), Some(7));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_comes_back_empty_with_its_generation_and_offsets() {
     let dir = tempfile::tempdir().unwrap();

@@ -432,6 +432,17 @@ impl GroupCoordinator {
         })
     }
 
+    /// Deletes the offsets of Empty groups committed `offsets.retention`
+    /// ago or earlier, writing a tombstone for each, and forgets an Empty
+    /// group left with no offsets (tombstoning its metadata). Kafka counts
+    /// a consumer group's retention from when it became Empty; Eddy counts
+    /// from each offset's commit, which expires no offset sooner than
+    /// retention after it was written. Returns how many offsets expired.
+    pub fn expire_offsets(&self, now_ms: i64) -> usize {
+        let mut groups = self.inner.groups.lock().expect("groups lock");
+        expire(&self.inner, &mut groups, now_ms)
+    }
+
     /// (group id, protocol type, state) of every group.
     pub fn list(&self) -> Vec<(String, String, State)> {
         let groups = self.inner.groups.lock().expect("groups lock");
@@ -449,8 +460,9 @@ impl GroupCoordinator {
         out
     }
 
-    /// Starts the timer task on first use, from inside the runtime.
-    fn start_timer(&self) {
+    /// Starts the timer task on first use, from inside the runtime (the
+    /// broker also starts it at open, so loaded offsets expire unasked).
+    pub fn start_timer(&self) {
         if self.timer_started.load(Ordering::Relaxed) {
             return;
         }
@@ -464,8 +476,52 @@ impl GroupCoordinator {
     }
 }
 
-/// Fires due deadlines; ends when the coordinator is dropped.
+fn expire(inner: &Inner, groups: &mut HashMap<String, Group>, now_ms: i64) -> usize {
+    let cutoff_ms = now_ms.saturating_sub(inner.config.offsets_retention_ms);
+    let mut expired = 0;
+    let mut forget = Vec::new();
+    for g in groups.values_mut().filter(|g| g.state == State::Empty) {
+        let stale: Vec<(String, i32)> = g
+            .offsets
+            .all()
+            .filter(|(_, _, c)| c.commit_timestamp_ms <= cutoff_ms)
+            .map(|(t, p, _)| (t.to_string(), p))
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        let mut batch: Vec<Record> = stale
+            .iter()
+            .map(|(t, p)| (records::encode_offset_key(&g.id, t, *p), None))
+            .collect();
+        let all_gone = stale.len() == g.offsets.all().count();
+        if all_gone && g.generation > 0 {
+            batch.push((records::encode_group_key(&g.id), None));
+        }
+        // Memory follows the log: a failed write keeps the offsets.
+        if let Some(Err(code)) = inner.append(&g.id, batch) {
+            tracing::warn!(group = %g.id, error = codes::name(code), "writing offset tombstones failed");
+            continue;
+        }
+        for (t, p) in &stale {
+            g.offsets.remove(t, *p);
+        }
+        expired += stale.len();
+        tracing::info!(group = %g.id, offsets = stale.len(), "expired committed offsets");
+        if all_gone {
+            forget.push(g.id.clone());
+        }
+    }
+    for id in forget {
+        groups.remove(&id);
+    }
+    expired
+}
+
+/// Fires due deadlines and expires old offsets; ends when the coordinator
+/// is dropped.
 async fn timer(inner: Weak<Inner>, wake: Arc<Notify>) {
+    let mut next_expiry_ms = 0;
     loop {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -473,6 +529,10 @@ async fn timer(inner: Weak<Inner>, wake: Arc<Notify>) {
         let now = now_ms();
         let next = {
             let mut groups = inner.groups.lock().expect("groups lock");
+            if now >= next_expiry_ms {
+                expire(&inner, &mut groups, now);
+                next_expiry_ms = now + inner.config.offsets_retention_check_interval_ms;
+            }
             groups
                 .values_mut()
                 .filter_map(|g| {

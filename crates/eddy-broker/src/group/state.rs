@@ -51,6 +51,11 @@ pub struct GroupConfig {
     pub min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms`
     pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`, in ms: offsets of an Empty group older
+    /// than this are deleted.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`
+    pub offsets_retention_check_interval_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -59,6 +64,8 @@ impl Default for GroupConfig {
             initial_rebalance_delay_ms: 3000,
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 1_800_000,
+            offsets_retention_ms: 10_080 * 60_000,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }

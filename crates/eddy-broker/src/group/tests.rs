@@ -12,6 +12,8 @@ const CONFIG: GroupConfig = GroupConfig {
     initial_rebalance_delay_ms: 3000,
     min_session_timeout_ms: 6000,
     max_session_timeout_ms: 1_800_000,
+    offsets_retention_ms: 10_080 * 60_000,
+    offsets_retention_check_interval_ms: 600_000,
 };
 
 fn params(member_id: &str) -> JoinParams {
