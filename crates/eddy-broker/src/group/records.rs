@@ -321,6 +321,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn offset_record_round_trips_with_kafka_layout() {
@@ -386,6 +387,70 @@ mod tests {
             decode_value(&k, Some(&[0, 4])),
             Err(RecordError::ValueVersion(4))
         );
+    }
+
+    fn string() -> impl Strategy<Value = String> {
+        "[a-z0-9.-]{0,12}"
+    }
+
+    proptest! {
+        #[test]
+        fn offset_records_round_trip(
+            group in string(), topic in string(), partition in any::<i32>(),
+            offset in any::<i64>(), leader_epoch in any::<i32>(),
+            metadata in string(), commit_timestamp_ms in any::<i64>(),
+        ) {
+            let key = encode_offset_key(&group, &topic, partition);
+            let c = CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms };
+            let k = decode_key(&key).unwrap();
+            prop_assert_eq!(&k, &Key::Offset { group, topic, partition });
+            let v = decode_value(&k, Some(&encode_offset_value(&c))).unwrap();
+            prop_assert_eq!(v, Some(Value::Offset(c)));
+        }
+
+        #[test]
+        fn group_records_round_trip(
+            protocol_type in string(), generation in any::<i32>(),
+            protocol in proptest::option::of(string()), leader in proptest::option::of(string()),
+            members in proptest::collection::vec(
+                (string(), proptest::option::of(string()), any::<i32>(),
+                 proptest::collection::vec(any::<u8>(), 0..16)),
+                0..4,
+            ),
+        ) {
+            let g = GroupMetadata {
+                protocol_type,
+                generation,
+                protocol,
+                leader,
+                current_state_timestamp_ms: 5,
+                members: members
+                    .into_iter()
+                    .map(|(id, instance, timeout, bytes)| MemberMetadata {
+                        member_id: id.clone(),
+                        instance_id: instance,
+                        client_id: id,
+                        client_host: "/h".into(),
+                        rebalance_timeout_ms: timeout,
+                        session_timeout_ms: timeout,
+                        subscription: bytes.clone(),
+                        assignment: bytes,
+                    })
+                    .collect(),
+            };
+            let k = Key::Group { group: "g".into() };
+            let v = decode_value(&k, Some(&encode_group_value(&g))).unwrap();
+            prop_assert_eq!(v, Some(Value::Group(g)));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(k) = decode_key(&bytes) {
+                let _ = decode_value(&k, Some(&bytes));
+            }
+            let _ = decode_value(&Key::Group { group: String::new() }, Some(&bytes));
+            let _ = decode_value(&Key::Offset { group: String::new(), topic: String::new(), partition: 0 }, Some(&bytes));
+        }
     }
 
     #[test]
