@@ -190,7 +190,7 @@ impl GroupCoordinator {
     }
 
     pub fn join(&self, p: JoinParams) -> oneshot::Receiver<JoinResult> {
-        let error = if p.group_id.is_empty() {
+        let error = if p.group_id.is_empty() || p.group_id.len() > records::STRING_BYTES_MAX {
             Some(codes::INVALID_GROUP_ID)
         } else {
             None
@@ -258,7 +258,7 @@ impl GroupCoordinator {
         generation: i32,
         partitions: &[CommitPartition],
     ) -> Result<Committed, i16> {
-        if group_id.is_empty() {
+        if group_id.is_empty() || group_id.len() > records::STRING_BYTES_MAX {
             return Err(codes::INVALID_GROUP_ID);
         }
         let simple = generation < 0;

@@ -239,9 +239,17 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
     abs % partitions
 }
 
+/// Longest string the format holds (an i16 length).
+pub const STRING_BYTES_MAX: usize = i16::MAX as usize;
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    // Group ids, topics and metadata are bounded well below i16::MAX.
-    let len = s.len().min(i16::MAX as usize);
+    // Group ids are checked against the bound before anything is written;
+    // only a member id built from a huge client id could be cut here, and
+    // it is cut on a character boundary so the record still decodes.
+    let mut len = s.len().min(STRING_BYTES_MAX);
+    while !s.is_char_boundary(len) {
+        len -= 1;
+    }
     out.extend_from_slice(&(len as i16).to_be_bytes());
     out.extend_from_slice(&s.as_bytes()[..len]);
 }
@@ -451,6 +459,23 @@ mod tests {
             let _ = decode_value(&Key::Group { group: String::new() }, Some(&bytes));
             let _ = decode_value(&Key::Offset { group: String::new(), topic: String::new(), partition: 0 }, Some(&bytes));
         }
+    }
+
+    #[test]
+    fn an_overlong_member_id_is_cut_on_a_char_boundary() {
+        let g = GroupMetadata {
+            members: vec![MemberMetadata {
+                member_id: "é".repeat(20_000),
+                ..MemberMetadata::default()
+            }],
+            ..GroupMetadata::default()
+        };
+        let k = Key::Group { group: "g".into() };
+        let Some(Value::Group(back)) = decode_value(&k, Some(&encode_group_value(&g))).unwrap()
+        else {
+            panic!("a group value");
+        };
+        assert_eq!(back.members[0].member_id, "é".repeat(16_383));
     }
 
     #[test]
