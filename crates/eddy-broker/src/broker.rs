@@ -187,6 +187,16 @@ impl Broker {
         self.topics.read().expect("topics lock").get(name).cloned()
     }
 
+    /// The topic, or UNKNOWN_TOPIC_OR_PARTITION naming it.
+    pub fn existing_topic(&self, name: &str) -> Result<Arc<Topic>, ApiError> {
+        self.topic(name).ok_or_else(|| {
+            ApiError::new(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic '{name}' does not exist."),
+            )
+        })
+    }
+
     pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<Topic>> {
         self.topics
             .read()
@@ -301,12 +311,7 @@ impl Broker {
             ));
         }
         let _admin = self.admin.lock().expect("admin lock");
-        let topic = self.topic(name).ok_or_else(|| {
-            ApiError::new(
-                codes::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
+        let topic = self.existing_topic(name)?;
         // The metadata file goes first: after a crash the topic is gone and
         // its leftover directories are swept at start.
         self.meta.delete_topic(name).map_err(storage_error)?;
@@ -335,12 +340,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         let _admin = self.admin.lock().expect("admin lock");
-        let topic = self.topic(name).ok_or_else(|| {
-            ApiError::new(
-                codes::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
+        let topic = self.existing_topic(name)?;
         let current = topic.partition_count();
         if count <= current {
             return Err(ApiError::new(codes::INVALID_PARTITIONS, format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}.")));
@@ -382,12 +382,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         let _admin = self.admin.lock().expect("admin lock");
-        let topic = self.topic(name).ok_or_else(|| {
-            ApiError::new(
-                codes::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("Topic '{name}' does not exist."),
-            )
-        })?;
+        let topic = self.existing_topic(name)?;
         for (k, v) in &configs {
             check_topic_config(k, v).map_err(|e| config_error(&e))?;
         }

@@ -98,12 +98,7 @@ fn apply(
     ops: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
     validate_only: bool,
 ) -> Result<(), ApiError> {
-    let t = broker.topic(topic).ok_or_else(|| {
-        ApiError::new(
-            codes::UNKNOWN_TOPIC_OR_PARTITION,
-            format!("Topic '{topic}' does not exist."),
-        )
-    })?;
+    let t = broker.existing_topic(topic)?;
     let mut configs = t.configs.read().expect("topic lock").clone();
     for op in ops {
         let name = op.name.to_string();

@@ -314,11 +314,7 @@ fn reject_keyless(broker: &Broker, partition: &Partition, records: &[u8]) -> Opt
     {
         return None;
     }
-    let limit_bytes = (topic_config(broker, partition, "max.message.bytes")
-        .parse::<usize>()
-        .unwrap_or(1 << 20)
-        * 4)
-    .max(16 << 20);
+    let limit_bytes = decompressed_bytes_max(broker, partition);
     let mut errors = Vec::new();
     let mut first_index = 0i32;
     for b in batch::split(records) {
@@ -384,11 +380,7 @@ fn recompress(
     if incoming.iter().all(|h| h.compression() == target) {
         return Ok(None);
     }
-    let limit_bytes = (topic_config(broker, partition, "max.message.bytes")
-        .parse::<usize>()
-        .unwrap_or(1 << 20)
-        * 4)
-    .max(16 << 20);
+    let limit_bytes = decompressed_bytes_max(broker, partition);
     let mut out = Vec::with_capacity(records.len());
     for b in batch::split(records) {
         let b = b.map_err(|e| (codes::CORRUPT_MESSAGE, e.to_string()))?;
@@ -402,6 +394,15 @@ fn recompress(
         out.extend_from_slice(&re);
     }
     Ok(Some(out))
+}
+
+/// Bound on one batch's decompressed records (decompression bombs): the
+/// same bound eddy-log uses for its own lookups.
+fn decompressed_bytes_max(broker: &Broker, partition: &Partition) -> usize {
+    let max_message_bytes = topic_config(broker, partition, "max.message.bytes")
+        .parse::<usize>()
+        .unwrap_or(1 << 20);
+    (max_message_bytes * 4).max(16 << 20)
 }
 
 fn topic_config(broker: &Broker, partition: &Partition, name: &str) -> String {
