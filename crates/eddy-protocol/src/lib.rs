@@ -11,6 +11,8 @@
 //! - [`response`]: response encoding with the right header version.
 //! - [`versions`]: the API versions Eddy serves.
 //! - [`codes`]: Kafka error codes by their Kafka names.
+//! - [`consumer_protocol`]: bounded reads of consumer group subscriptions
+//!   and assignments (member metadata is client bytes).
 //!
 //! ```
 //! use eddy_protocol::frame;
@@ -21,6 +23,7 @@
 //! ```
 
 pub mod codes;
+pub mod consumer_protocol;
 pub mod frame;
 pub mod guard;
 pub mod request;

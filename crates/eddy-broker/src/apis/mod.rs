@@ -18,6 +18,7 @@ mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
@@ -34,6 +35,7 @@ mod list_groups;
 mod list_offsets;
 mod metadata;
 mod offset_commit;
+mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 pub(crate) mod produce;
@@ -121,6 +123,8 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
         RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(list_groups::handle(
             broker, r, version,
         ))),
+        RequestKind::DeleteGroups(r) => delete_groups::handle(broker, r),
+        RequestKind::OffsetDelete(r) => offset_delete::handle(broker, r),
         other => {
             // versions::SUPPORTED lists only what is routed above, so the
             // decoder never lets another API through.

@@ -6,6 +6,7 @@
 //! - [`member`]: a member and the JoinGroup/SyncGroup answers it waits for.
 //! - [`offsets`]: committed offsets of one group.
 //! - [`records`]: the `__consumer_offsets` key/value codec (Kafka's format).
+//! - `delete`: DeleteGroups and OffsetDelete.
 //!
 //! The coordinator keeps every group behind one std Mutex (no await while
 //! held); JoinGroup and SyncGroup hand back oneshot receivers that the API
@@ -17,6 +18,7 @@
 //! [`GroupLog`], under the groups lock so the log's order is the memory's
 //! order; at start the broker replays that topic into [`GroupCoordinator::load`].
 
+mod delete;
 pub mod member;
 pub mod offsets;
 pub mod records;
@@ -31,6 +33,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::clock::now_ms;
 use crate::flusher::FlushResult;
+pub use delete::OffsetsDeleted;
 pub use member::{JoinParams, JoinResult, JoinedMember, SyncParams, SyncResult};
 pub use offsets::CommittedOffset;
 pub use state::{Group, GroupConfig, State};
@@ -45,9 +48,11 @@ pub mod codes {
     pub const INVALID_GROUP_ID: i16 = 24;
     pub const UNKNOWN_MEMBER_ID: i16 = 25;
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const NON_EMPTY_GROUP: i16 = 68;
     pub const GROUP_ID_NOT_FOUND: i16 = 69;
     pub const MEMBER_ID_REQUIRED: i16 = 79;
     pub const FENCED_INSTANCE_ID: i16 = 82;
+    pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 }
 
 /// The timer never sleeps longer than this, as a backstop.
