@@ -8,6 +8,7 @@
 //!   API versions negotiated at connect.
 //! - [`client`]: bootstrap, connection pool, Metadata cache; routes by partition leader.
 //! - [`admin`]: create/delete/list/describe topics, describe and alter configs.
+//! - [`group_admin`]: consumer groups: list, describe, committed offsets, reset, delete.
 //! - [`offsets`]: ListOffsets (earliest, latest, by timestamp).
 //! - [`partitioner`]: murmur2 like the Java client; sticky or round-robin for unkeyed records.
 //! - `accumulator`: the producer's per-partition batches, sans-io.
@@ -56,6 +57,7 @@ pub mod connection;
 pub mod consumer;
 pub mod error;
 pub mod frame;
+pub mod group_admin;
 pub mod offsets;
 pub mod partitioner;
 pub mod producer;
@@ -71,6 +73,7 @@ pub use client::{
 pub use connection::{Connection, ConnectionConfig};
 pub use consumer::{Consumer, ConsumerConfig, SeekTo};
 pub use error::{Error, KafkaCode, Result};
+pub use group_admin::{GroupDescription, GroupListing, GroupOffset, MemberDescription};
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use partitioner::{murmur2, partition_for_key, Partitioner};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig};
