@@ -335,6 +335,13 @@ impl Group {
     }
 
     /// A static member rejoined with a new member id: the old id is fenced.
+    ///
+    /// KIP-345: in Stable, when the group's protocol stays what it is, the
+    /// member takes over its old assignment without a rebalance (its new
+    /// subscription is kept for the next one). A rejoining leader is told
+    /// to skip the assignment (JoinGroup v9+, KIP-814); an older client is
+    /// answered as a follower, the leader id being its old member id, as
+    /// Kafka does, so it asks SyncGroup for its assignment.
     fn replace_static(
         &mut self,
         old_id: String,
@@ -348,8 +355,8 @@ impl Group {
             return self.add_member(new_id, p, tx, now_ms, config);
         };
         m.fail_waiters(codes::FENCED_INSTANCE_ID);
-        let unchanged = m.same_protocols(&p.protocols);
         m.id = new_id.clone();
+        m.update(&p);
         m.heard_from(now_ms);
         if let Some(instance) = &p.instance_id {
             self.static_members.insert(instance.clone(), new_id.clone());
@@ -358,18 +365,24 @@ impl Group {
         if was_leader {
             self.leader = Some(new_id.clone());
         }
-        let p = JoinParams {
-            member_id: new_id.clone(),
-            ..p
-        };
-        match self.state {
-            State::Stable if unchanged && (!was_leader || p.supports_skip_assignment) => {
-                // KIP-345: a restarted static member gets its old assignment
-                // without a rebalance; a rejoining leader is told not to reassign.
-                let _ = tx.send(self.join_result(&new_id, was_leader, was_leader));
-            }
-            _ => self.update_and_rebalance(p, tx, now_ms, config),
+        let same_protocol =
+            self.protocol_name.is_some() && self.select_protocol() == self.protocol_name;
+        if self.state != State::Stable || !same_protocol {
+            let p = JoinParams {
+                member_id: new_id,
+                ..p
+            };
+            return self.update_and_rebalance(p, tx, now_ms, config);
         }
+        let result = match (was_leader, p.supports_skip_assignment) {
+            (true, true) => self.join_result(&new_id, true, true),
+            (true, false) => JoinResult {
+                leader: old_id,
+                ..self.join_result(&new_id, false, false)
+            },
+            (false, _) => self.join_result(&new_id, false, false),
+        };
+        let _ = tx.send(result);
     }
 
     fn add_member(

@@ -264,13 +264,23 @@ fn static_member_rejoin_keeps_assignment_and_fences_the_old_id() {
     answer(&mut b_join).unwrap();
     drop(sync(&mut g, &old, 2, &[(&old, b"x"), (&b, b"y")], 3100));
     assert_eq!(g.state, State::Stable);
-    // The same instance restarts with no member id: no rebalance for a follower...
-    let mut follower = p.clone();
-    follower.instance_id = Some("i2".into());
-    // ...but old is the leader here, and v<9 cannot skip assignment: rebalance.
-    let again = answer(&mut g.join(p.clone(), &CONFIG, 3200));
-    assert!(again.is_none(), "leader rejoin before v9 rebalances");
-    assert_eq!(g.state, State::PreparingRebalance);
+    // The leader's instance restarts with no member id and a JoinGroup
+    // before v9: no rebalance; it is answered as a follower (the leader id
+    // is its old member id) and gets its assignment from SyncGroup.
+    let again = answer(&mut g.join(p.clone(), &CONFIG, 3200)).expect("no rebalance");
+    assert_eq!((again.error, again.generation), (codes::NONE, 2));
+    assert_eq!(again.leader, old);
+    assert!(again.members.is_empty() && !again.skip_assignment);
+    assert_eq!(g.state, State::Stable);
+    let got = answer(&mut sync(&mut g, &again.member_id, 2, &[], 3200)).unwrap();
+    assert_eq!(got.assignment.as_ref(), b"x");
+    // With v9 the leader is told who it is and to skip the assignment.
+    let mut v9 = p.clone();
+    v9.supports_skip_assignment = true;
+    let third = answer(&mut g.join(v9, &CONFIG, 3300)).expect("no rebalance");
+    assert_eq!(third.leader, third.member_id);
+    assert!(third.skip_assignment && third.members.len() == 2);
+    assert_eq!(g.state, State::Stable);
     assert_eq!(
         g.heartbeat(&old, Some("i1"), 2, 3200),
         codes::FENCED_INSTANCE_ID
