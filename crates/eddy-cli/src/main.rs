@@ -4,6 +4,7 @@
 //!
 //! - `start`: run the broker.
 //! - `topic`: create, list, describe, alter and delete topics.
+//! - `group`: list, describe, reset offsets of and delete consumer groups.
 //! - `produce` / `consume`: kcat-style line producer and formatting consumer.
 //! - `format`: the consumer's kcat-style format strings.
 //! - `bench`: produce and consume throughput and latency runs.
@@ -13,6 +14,7 @@ mod bench;
 mod broker_metrics;
 mod consume;
 mod format;
+mod group;
 mod produce;
 mod start;
 mod topic;
@@ -34,6 +36,9 @@ enum Command {
     /// Create, list, describe, alter and delete topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
+    /// List, describe, reset offsets of and delete consumer groups.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Produce the lines of stdin as records.
     Produce(produce::ProduceArgs),
     /// Print records of a topic.
@@ -91,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Start(args) => start::run(args),
         Command::Topic(cmd) => block_on(topic::run(cmd)),
+        Command::Group(cmd) => block_on(group::run(cmd)),
         Command::Produce(args) => block_on(produce::run(args)),
         Command::Consume(args) => block_on(consume::run(args)),
         Command::Bench(cmd) => block_on(bench::run(cmd)),
