@@ -535,11 +535,14 @@ async fn delete_groups(admin: &Admin, groups: &[String]) -> anyhow::Result<()> {
             Err(e) => failed.push(e.to_string()),
         }
     }
-    if !failed.is_empty() {
+    if failed.iter().any(|f| f.contains("NON_EMPTY_GROUP")) {
         anyhow::bail!(
             "{}\nhint: only groups without members can be deleted; stop their consumers first",
             failed.join("\n")
         );
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{}", failed.join("\n"));
     }
     Ok(())
 }
