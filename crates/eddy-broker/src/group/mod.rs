@@ -7,6 +7,7 @@
 //! - [`offsets`]: committed offsets of one group.
 //! - [`records`]: the `__consumer_offsets` key/value codec (Kafka's format).
 //! - `delete`: DeleteGroups and OffsetDelete.
+//! - [`consumer`]: the KIP-848 consumer protocol (ConsumerGroupHeartbeat).
 //!
 //! The coordinator keeps every group behind one std Mutex (no await while
 //! held); JoinGroup and SyncGroup hand back oneshot receivers that the API
@@ -18,6 +19,7 @@
 //! [`GroupLog`], under the groups lock so the log's order is the memory's
 //! order; at start the broker replays that topic into [`GroupCoordinator::load`].
 
+pub mod consumer;
 mod delete;
 pub mod member;
 pub mod offsets;
@@ -78,6 +80,9 @@ struct Inner {
     config: GroupConfig,
     /// None in unit tests of the state machine: offsets stay in memory.
     log: Option<std::sync::Weak<dyn GroupLog>>,
+    /// Consumer-protocol groups; their offsets stay in `groups`. Taken
+    /// after `groups` when both are held.
+    consumer: Mutex<consumer::ConsumerGroups>,
 }
 
 impl Inner {
@@ -163,6 +168,7 @@ impl GroupCoordinator {
                 groups: Mutex::new(HashMap::new()),
                 config,
                 log,
+                consumer: Mutex::default(),
             }),
             wake: Arc::new(Notify::new()),
             timer_started: AtomicBool::new(false),
@@ -198,7 +204,7 @@ impl GroupCoordinator {
         let error = if p.group_id.is_empty() || p.group_id.len() > records::STRING_BYTES_MAX {
             Some(codes::INVALID_GROUP_ID)
         } else {
-            None
+            self.classic_join_refused(&p.group_id)
         };
         let member_id = p.member_id.clone();
         let known = !p.member_id.is_empty();
@@ -266,10 +272,15 @@ impl GroupCoordinator {
         if group_id.is_empty() || group_id.len() > records::STRING_BYTES_MAX {
             return Err(codes::INVALID_GROUP_ID);
         }
+        // A consumer-protocol group checks the member epoch itself.
+        let consumer = self.consumer_offsets_check(group_id, member_id, generation);
+        if let Some(error) = consumer.filter(|e| *e != codes::NONE) {
+            return Err(error);
+        }
         let simple = generation < 0;
         let now = now_ms();
-        self.with_group(group_id, simple, |g, _| {
-            if !(simple && g.state == State::Empty) {
+        self.with_group(group_id, simple || consumer.is_some(), |g, _| {
+            if consumer.is_none() && !(simple && g.state == State::Empty) {
                 let error = g.check_member(member_id, instance_id, generation);
                 if error != codes::NONE {
                     return Err(error);
@@ -451,8 +462,10 @@ impl GroupCoordinator {
     /// (group id, protocol type, state) of every group.
     pub fn list(&self) -> Vec<(String, String, State)> {
         let groups = self.inner.groups.lock().expect("groups lock");
+        let consumer = self.inner.consumer();
         let mut out: Vec<_> = groups
             .values()
+            .filter(|g| !consumer.groups.contains_key(&g.id))
             .map(|g| {
                 (
                     g.id.clone(),
@@ -485,7 +498,11 @@ fn expire(inner: &Inner, groups: &mut HashMap<String, Group>, now_ms: i64) -> us
     let cutoff_ms = now_ms.saturating_sub(inner.config.offsets_retention_ms);
     let mut expired = 0;
     let mut forget = Vec::new();
-    for g in groups.values_mut().filter(|g| g.state == State::Empty) {
+    let active = inner.consumer().active();
+    for g in groups
+        .values_mut()
+        .filter(|g| g.state == State::Empty && !active.contains(&g.id))
+    {
         let stale: Vec<(String, i32)> = g
             .offsets
             .all()
@@ -519,6 +536,7 @@ fn expire(inner: &Inner, groups: &mut HashMap<String, Group>, now_ms: i64) -> us
     }
     for id in forget {
         groups.remove(&id);
+        inner.consumer().groups.remove(&id);
     }
     expired
 }
@@ -549,6 +567,11 @@ async fn timer(inner: Weak<Inner>, wake: Arc<Notify>) {
                     g.next_deadline_ms()
                 })
                 .min()
+        };
+        let next = {
+            let mut consumer = inner.consumer();
+            consumer.tick(now);
+            next.into_iter().chain(consumer.next_deadline_ms()).min()
         };
         drop(inner);
         let sleep_ms = next.map_or(TICK_MS_MAX, |d| {
