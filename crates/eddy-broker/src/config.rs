@@ -172,12 +172,23 @@ pub const BROKER_DEFS: &[Def] = &[
     def("transaction.state.log.replication.factor", "1", Kind::Int),
     def("transaction.state.log.min.isr", "1", Kind::Int),
     def("group.initial.rebalance.delay.ms", "3000", Kind::Int),
+    // The consumer group protocol (KIP-848).
+    def("group.consumer.session.timeout.ms", "45000", Kind::Int),
+    def("group.consumer.heartbeat.interval.ms", "5000", Kind::Int),
+    // Kafka's default is unbounded; Eddy puts a limit on everything.
+    def("group.consumer.max.size", "10000", Kind::Int),
+    def("group.consumer.assignors", "uniform,range", Kind::List),
     def(
         "max.incremental.fetch.session.cache.slots",
         "1000",
         Kind::Int,
     ),
     def("fetch.max.bytes", "57671680", Kind::Int),
+    // The log cleaner (compaction); see docs/configuration.md.
+    def("log.cleaner.enable", "true", Kind::Bool),
+    def("log.cleaner.backoff.ms", "15000", Kind::Int),
+    def("log.cleaner.dedupe.buffer.size", "134217728", Kind::Int),
+    def("log.cleaner.threads", "1", Kind::Int),
     def("producer.id.expiration.ms", "86400000", Kind::Int),
     def("cluster.id", "", Kind::Str),
 ];
@@ -278,6 +289,19 @@ pub fn check_topic_config(name: &str, value: &str) -> Result<(), ConfigError> {
         }
         "retention.ms" | "retention.bytes" if value.parse::<i64>().unwrap_or(0) < -1 => {
             return Err(invalid("must be -1 or more"));
+        }
+        "delete.retention.ms" | "min.compaction.lag.ms"
+            if value.parse::<i64>().unwrap_or(0) < 0 =>
+        {
+            return Err(invalid("must be 0 or more"));
+        }
+        "max.compaction.lag.ms" if value.parse::<i64>().unwrap_or(1) < 1 => {
+            return Err(invalid("must be at least 1"));
+        }
+        "min.cleanable.dirty.ratio"
+            if !(0.0..=1.0).contains(&value.parse::<f64>().unwrap_or(-1.0)) =>
+        {
+            return Err(invalid("must be between 0 and 1"));
         }
         _ => {}
     }

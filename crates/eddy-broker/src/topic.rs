@@ -90,6 +90,13 @@ fn value<'a>(configs: &'a [(&'static str, String, ConfigSource)], name: &str) ->
         .unwrap_or("")
 }
 
+/// Whether `cleanup.policy` (a list) names `policy`.
+fn policy(configs: &[(&'static str, String, ConfigSource)], policy: &str) -> bool {
+    value(configs, "cleanup.policy")
+        .split(',')
+        .any(|p| p.trim() == policy)
+}
+
 /// The log settings and durability mode that a topic's configs give.
 pub fn log_config(
     overrides: &BTreeMap<String, String>,
@@ -105,6 +112,16 @@ pub fn log_config(
         retention_ms: int("retention.ms", defaults.retention_ms),
         retention_bytes: int("retention.bytes", -1),
         max_message_bytes: int("max.message.bytes", 1_048_588).max(1) as usize,
+        cleanup_delete: policy(&c, "delete"),
+        cleanup_compact: policy(&c, "compact"),
+        delete_retention_ms: int("delete.retention.ms", defaults.delete_retention_ms).max(0),
+        min_compaction_lag_ms: int("min.compaction.lag.ms", 0).max(0),
+        max_compaction_lag_ms: int("max.compaction.lag.ms", i64::MAX).max(1),
+        min_cleanable_dirty_ratio: value(&c, "min.cleanable.dirty.ratio")
+            .parse::<f64>()
+            .ok()
+            .and_then(eddy_log::DirtyRatio::new)
+            .unwrap_or(defaults.min_cleanable_dirty_ratio),
     };
     let durable = int("flush.messages", 1) <= 1;
     (log, durable)

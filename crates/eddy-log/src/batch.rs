@@ -213,6 +213,50 @@ pub fn check_header(header: &BatchHeader) -> Result<(), BatchError> {
     Ok(())
 }
 
+/// [`validate`] for a batch read back from the log rather than sent by a
+/// producer: the log cleaner removes records but keeps the batch's offset
+/// range (as Kafka's cleaner does, so a producer's last sequence survives),
+/// so a stored batch may hold fewer records than its offset delta covers,
+/// none at all included. Everything else, the CRC first, is checked alike.
+pub fn validate_stored(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = BatchHeader::parse(bytes)?;
+    if header.total_bytes() != bytes.len() {
+        return Err(BatchError::InvalidLength(header.batch_length));
+    }
+    check_stored_header(&header)?;
+    let computed = crc32c::crc32c(&bytes[CRC_START..]);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
+    }
+    Ok(header)
+}
+
+/// [`check_header`] for stored batches: at most (not exactly) one record
+/// per offset of the batch's range; see [`validate_stored`].
+pub fn check_stored_header(header: &BatchHeader) -> Result<(), BatchError> {
+    if header.magic != 2 {
+        return Err(BatchError::UnsupportedMagic(header.magic));
+    }
+    let count_mismatch = BatchError::CountMismatch {
+        count: header.records_count,
+        delta: header.last_offset_delta,
+    };
+    if header.records_count < 0
+        || header.last_offset_delta < 0
+        || header.records_count as i64 > header.last_offset_delta as i64 + 1
+    {
+        return Err(count_mismatch);
+    }
+    let body_bytes = header.batch_length as i64 - (HEADER_BYTES - LOG_OVERHEAD_BYTES) as i64;
+    if header.compression() == 0 && header.records_count as i64 * RECORD_MIN_BYTES > body_bytes {
+        return Err(count_mismatch);
+    }
+    Ok(())
+}
+
 /// Offset of the first byte covered by the CRC-32C; the CRC covers
 /// `[crc_start(), total_bytes)`.
 pub const fn crc_start() -> usize {

@@ -18,6 +18,38 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// `max.message.bytes`: largest batch accepted by `append`.
     pub max_message_bytes: usize,
+    /// `cleanup.policy` contains `delete`: time and size retention apply.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: the log cleaner keeps the last
+    /// record per key (see `cleaner.rs`).
+    pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long a tombstone survives once a cleaning
+    /// pass has seen it (its batch's delete horizon, KIP-534).
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are not compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this makes the log
+    /// due for cleaning whatever its dirty ratio; also caps `segment.ms`.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: clean once dirty bytes / cleanable bytes
+    /// reach it.
+    pub min_cleanable_dirty_ratio: DirtyRatio,
+}
+
+/// A ratio in `[0, 1]` (`min.cleanable.dirty.ratio`). Never NaN, hence `Eq`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct DirtyRatio(f64);
+
+impl Eq for DirtyRatio {}
+
+impl DirtyRatio {
+    /// `None` unless `0 <= ratio <= 1`.
+    pub fn new(ratio: f64) -> Option<DirtyRatio> {
+        (0.0..=1.0).contains(&ratio).then_some(DirtyRatio(ratio))
+    }
+    pub fn get(self) -> f64 {
+        self.0
+    }
 }
 
 /// Smallest `segment.bytes` Kafka accepts (`LegacyRecord.RECORD_OVERHEAD_V0`).
@@ -35,6 +67,12 @@ impl Default for LogConfig {
             retention_ms: 7 * DAY_MS,
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: DAY_MS,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: DirtyRatio(0.5),
         }
     }
 }
@@ -79,7 +117,30 @@ impl LogConfig {
                 self.max_message_bytes
             ));
         }
+        if self.delete_retention_ms < 0 || self.min_compaction_lag_ms < 0 {
+            return fail(format!(
+                "delete.retention.ms {} and min.compaction.lag.ms {} must be 0 or more",
+                self.delete_retention_ms, self.min_compaction_lag_ms
+            ));
+        }
+        if self.max_compaction_lag_ms < 1 {
+            return fail(format!(
+                "max.compaction.lag.ms {} must be at least 1",
+                self.max_compaction_lag_ms
+            ));
+        }
         Ok(())
+    }
+
+    /// The `segment.ms` the active segment rolls at: for a compacted log
+    /// also `max.compaction.lag.ms`, as in Kafka, since the cleaner never
+    /// touches the active segment.
+    pub fn roll_ms(&self) -> i64 {
+        if self.cleanup_compact {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 //! - `retention`: time/size retention, DeleteRecords, truncation.
 //! - `flush`: group commit — [`FlushJob`]s run fsyncs outside the lock.
 //! - `checkpoint`: the small atomically replaced files beside the segments.
+//! - [`cleaner`]: log compaction (`cleanup.policy=compact`), copy and swap.
 //!
 //! # On disk
 //!
@@ -30,6 +31,7 @@
 //! 00000000000000004242.log        next segment: named after its base offset
 //! recovery-point                  segments wholly below are fsynced, data and indexes
 //! log-start-offset                DeleteRecords / retention low-water mark
+//! cleaner-offset-checkpoint       first offset the cleaner has not compacted yet
 //! clean-shutdown                  written by close(), removed by open()
 //! ```
 //!
@@ -68,6 +70,7 @@
 
 pub mod batch;
 mod checkpoint;
+pub mod cleaner;
 pub mod compression;
 mod config;
 mod error;
@@ -80,7 +83,7 @@ mod scan;
 mod segment;
 mod time_lookup;
 
-pub use config::LogConfig;
+pub use config::{DirtyRatio, LogConfig};
 pub use error::LogError;
 pub use flush::{FlushDone, FlushJob};
 pub use partition::{AppendInfo, Log, ReadResult};

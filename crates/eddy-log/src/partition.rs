@@ -32,6 +32,11 @@ pub struct Log {
     pub(crate) recovery_point: i64,
     /// Bumped by truncation; flush jobs from an older epoch are ignored.
     pub(crate) flush_epoch: u64,
+    /// The cleaner checkpoint: segments starting below it may have been
+    /// compacted; records from it on have not been cleaned yet.
+    pub(crate) first_dirty_offset: i64,
+    /// What the cleaner keeps between passes (in memory only).
+    pub(crate) cleaner: crate::cleaner::CleanerState,
     pub(crate) gate: SharedGate,
 }
 
@@ -256,7 +261,7 @@ impl Log {
         !active.is_empty()
             && active
                 .rolling_ms()
-                .is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms)
+                .is_some_and(|t| now_ms.saturating_sub(t) > self.config.roll_ms())
     }
 
     /// Seals the active segment and starts a new one at the log end.
@@ -282,6 +287,31 @@ impl Log {
             index += 1;
         }
         index
+    }
+
+    /// Segment index, position and header of the first batch that ends
+    /// past `offset` (`log_start <= offset < log_end`): the batch holding
+    /// it, or, where the cleaner removed it, the next surviving one; `None`
+    /// if no batch survives from there on.
+    pub(crate) fn find_batch(
+        &self,
+        offset: i64,
+    ) -> Result<Option<(usize, u64, BatchHeader)>, LogError> {
+        let mut index = self.segment_index(offset);
+        let mut at = offset;
+        loop {
+            let segment = &self.segments[index];
+            if at < segment.next_offset() {
+                if let Some((position, header)) = segment.seek(at)? {
+                    return Ok(Some((index, position, header)));
+                }
+            }
+            index += 1;
+            if index == self.segments.len() {
+                return Ok(None);
+            }
+            at = self.segments[index].base_offset();
+        }
     }
 
     pub(crate) fn check_range(&self, offset: i64) -> Result<(), LogError> {
@@ -324,15 +354,15 @@ impl Log {
                 max_offset,
                 min_one_batch,
             };
-            let mut index = self.segment_index(offset);
-            let (mut position, first) = self.segments[index].locate(offset)?;
-            let mut expected = first.base_offset;
-            while self.segments[index].read_into(position, expected, &limits, &mut out)? {
-                index += 1;
-                if index == self.segments.len() || out.len() >= max_bytes {
-                    break;
+            if let Some((mut index, mut position, first)) = self.find_batch(offset)? {
+                let mut expected = first.base_offset;
+                while self.segments[index].read_into(position, expected, &limits, &mut out)? {
+                    index += 1;
+                    if index == self.segments.len() || out.len() >= max_bytes {
+                        break;
+                    }
+                    (position, expected) = (0, self.segments[index].base_offset());
                 }
-                (position, expected) = (0, self.segments[index].base_offset());
             }
         }
         Ok(ReadResult {
@@ -350,8 +380,9 @@ impl Log {
         if from_offset == self.log_end_offset() {
             return Ok(headers);
         }
-        let first = self.segment_index(from_offset);
-        let (mut position, header) = self.segments[first].locate(from_offset)?;
+        let Some((first, mut position, header)) = self.find_batch(from_offset)? else {
+            return Ok(headers);
+        };
         let mut expected = header.base_offset;
         for segment in &self.segments[first..] {
             segment.walk_headers(position, expected, |header| {

@@ -30,12 +30,15 @@ impl Log {
                 checkpoint::sync_dir(parent)?;
             }
         }
+        // A crash may have left a cleaning pass's files; see `cleaner/swap.rs`.
+        crate::cleaner::finish_interrupted_swaps(dir)?;
         let bases = list_segments(dir)?;
         let clean = dir.join(CLEAN_SHUTDOWN).exists();
         let recovery_point = checkpoint::read(dir, RECOVERY_POINT)?;
         let start_checkpoint = checkpoint::read(dir, LOG_START_OFFSET)?;
+        let first_dirty = crate::cleaner::read_checkpoint(dir)?;
         let (mut segments, flushed_offset) =
-            load_segments(dir, &bases, clean, recovery_point, &config)?;
+            load_segments(dir, &bases, clean, recovery_point, (&config, first_dirty))?;
         if segments.is_empty() {
             segments.push(Segment::create(dir, start_checkpoint.unwrap_or(0))?);
         }
@@ -52,6 +55,8 @@ impl Log {
             dir_synced_generation: 0,
             recovery_point: recovery_point.unwrap_or(0),
             flush_epoch: 0,
+            first_dirty_offset: first_dirty,
+            cleaner: Default::default(),
             gate: Arc::new(Mutex::new(CheckpointGate {
                 dir: dir.to_path_buf(),
                 epoch: 0,
@@ -138,12 +143,19 @@ fn load_segments(
     bases: &[i64],
     clean: bool,
     recovery_point: Option<i64>,
-    config: &LogConfig,
+    (config, first_dirty): (&LogConfig, i64),
 ) -> Result<(Vec<Segment>, i64), LogError> {
     let interval = config.index_interval_bytes;
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
     let mut flushed_offset = None;
     for (i, &base) in bases.iter().enumerate() {
+        // The cleaner may have removed a compacted segment's last batches.
+        if let Some(previous) = segments
+            .last_mut()
+            .filter(|p| p.compacted && p.next_offset() < base)
+        {
+            previous.extend_to(base);
+        }
         if let Some(previous) = segments.last().filter(|p| p.next_offset() != base) {
             let end = previous.next_offset();
             tracing::warn!(dir = %dir.display(), end, base, "segment does not continue the log; dropping it and later ones");
@@ -155,14 +167,16 @@ fn load_segments(
             .zip(recovery_point)
             .is_some_and(|(next, rp)| next <= rp);
         let trusted = (clean || below_recovery_point) && flushed_offset.is_none();
+        let compacted = base < first_dirty;
         if trusted {
-            if let Some(segment) = Segment::open_trusted(dir, base, next_base, interval)? {
+            if let Some(segment) = Segment::open_trusted(dir, base, next_base, interval, compacted)?
+            {
                 segments.push(segment);
                 continue;
             }
         }
         flushed_offset.get_or_insert(base);
-        let (segment, whole) = Segment::open_recovered(dir, base, interval)?;
+        let (segment, whole) = Segment::open_recovered(dir, base, interval, compacted)?;
         segments.push(segment);
         if !whole {
             delete_from(dir, &bases[i + 1..])?;

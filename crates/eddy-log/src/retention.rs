@@ -44,15 +44,20 @@ impl Log {
     /// Leading segments whose newest timestamp is older than `retention.ms`.
     fn count_expired(&self, now_ms: i64) -> usize {
         let retention_ms = self.config.retention_ms;
-        if retention_ms < 0 {
+        // `cleanup.policy=compact` alone keeps data forever (the cleaner prunes it).
+        if retention_ms < 0 || !self.config.cleanup_delete {
             return 0;
         }
+        let last = self.segments.len() - 1;
         self.segments
             .iter()
-            .take_while(|s| {
+            .enumerate()
+            .take_while(|(i, s)| {
                 let newest_ms = s.max_timestamp().map(|(ts, _)| ts);
-                !s.is_empty()
-                    && newest_ms.is_some_and(|ts| now_ms.saturating_sub(ts) > retention_ms)
+                // A sealed segment the cleaner emptied holds nothing to keep.
+                (s.is_empty() && *i < last)
+                    || (!s.is_empty()
+                        && newest_ms.is_some_and(|ts| now_ms.saturating_sub(ts) > retention_ms))
             })
             .count()
     }
@@ -61,7 +66,7 @@ impl Log {
     /// `retention.bytes` (Kafka's rule: only whole segments, oldest first).
     fn count_over_size(&self) -> usize {
         let retention_bytes = self.config.retention_bytes;
-        if retention_bytes < 0 {
+        if retention_bytes < 0 || !self.config.cleanup_delete {
             return 0;
         }
         let mut excess = self.size_bytes() as i64 - retention_bytes;

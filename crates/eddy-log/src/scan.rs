@@ -95,6 +95,10 @@ pub(crate) struct Walk<'a> {
     /// Relative offsets must fit the u32 index entries.
     segment_base_offset: i64,
     verify_crc: bool,
+    /// The cleaner compacted this segment: batches may skip offsets (base
+    /// offset `>=`, not `==`, the expected one) and hold fewer records than
+    /// their offset range.
+    gaps: bool,
     done: bool,
 }
 
@@ -112,8 +116,15 @@ impl<'a> Walk<'a> {
             expected_offset,
             segment_base_offset,
             verify_crc,
+            gaps: false,
             done: false,
         }
+    }
+
+    /// Accepts the offset gaps a compacted segment has.
+    pub(crate) fn allow_gaps(mut self, gaps: bool) -> Self {
+        self.gaps = gaps;
+        self
     }
 
     pub(crate) fn step(&mut self) -> Result<Step, LogError> {
@@ -144,18 +155,27 @@ impl<'a> Walk<'a> {
         let Some(bytes) = self.reader.bytes_at(position, HEADER_BYTES)? else {
             return Ok(Err("incomplete batch header".into()));
         };
-        let header =
-            match BatchHeader::parse(bytes).and_then(|h| batch::check_header(&h).map(|_| h)) {
-                Ok(h) => h,
-                Err(e) => return Ok(Err(e.to_string())),
-            };
+        let check = if self.gaps {
+            batch::check_stored_header
+        } else {
+            batch::check_header
+        };
+        let header = match BatchHeader::parse(bytes).and_then(|h| check(&h).map(|_| h)) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
         if position + header.total_bytes() as u64 > self.reader.end {
             return Ok(Err(format!(
                 "batch of {} bytes runs past the end",
                 header.total_bytes()
             )));
         }
-        if header.base_offset != self.expected_offset {
+        let in_sequence = if self.gaps {
+            header.base_offset >= self.expected_offset
+        } else {
+            header.base_offset == self.expected_offset
+        };
+        if !in_sequence {
             let expected = self.expected_offset;
             return Ok(Err(format!(
                 "batch base offset {} but expected {expected}",

@@ -59,6 +59,12 @@ pub(crate) struct Segment {
     /// Position of the first batch found corrupt by a read; reads at or
     /// past it fail. `read(&self)` sets it, hence the atomic.
     fenced_position: AtomicU64,
+    /// Rewritten by the log cleaner (it lies below the cleaner checkpoint):
+    /// batches may skip offsets and hold fewer records than their range,
+    /// and `next_offset` is where the next segment begins, which may lie
+    /// past the last batch. Elsewhere the offsets are checked to be
+    /// contiguous, which is what guards the base offset (outside the CRC).
+    pub(crate) compacted: bool,
 }
 
 impl Segment {
@@ -92,6 +98,13 @@ impl Segment {
     pub(crate) fn index_files(&self) -> [&Arc<File>; 2] {
         [self.offsets.file(), self.times.file()]
     }
+    /// A compacted segment covers offsets up to where the next begins,
+    /// even past its last batch (the cleaner removed the batches there).
+    pub(crate) fn extend_to(&mut self, next_base: i64) {
+        assert!(self.compacted && next_base >= self.next_offset);
+        self.next_offset = next_base;
+    }
+
     pub(crate) fn is_fenced(&self) -> bool {
         self.fenced_position.load(Ordering::Relaxed) != NOT_FENCED
     }
@@ -213,6 +226,20 @@ impl Segment {
     /// Position and header of the batch containing `offset`, which must be
     /// in `[base_offset, next_offset)`.
     pub(crate) fn locate(&self, offset: i64) -> Result<(u64, BatchHeader), LogError> {
+        match self.seek(offset)? {
+            Some(found) => Ok(found),
+            None => {
+                Err(self.corrupt_at_fence("offset not found before the end of the readable data"))
+            }
+        }
+    }
+
+    /// Position and header of the first batch that ends past `offset`
+    /// (`base_offset <= offset < next_offset`). In a compacted segment that
+    /// batch may start after `offset`, or there may be none (`Ok(None)`):
+    /// the cleaner removed the records there, and the read goes on with the
+    /// next surviving batch.
+    pub(crate) fn seek(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
         assert!(offset >= self.base_offset && offset < self.next_offset);
         let relative = (offset - self.base_offset) as u32;
         let start = index::floor_offset(self.offsets.entries(), relative).unwrap_or(OffsetEntry {
@@ -226,9 +253,12 @@ impl Segment {
         loop {
             match walk.step()? {
                 Step::Batch { position, header } if header.next_offset() > offset => {
-                    return Ok((position, header))
+                    return Ok(Some((position, header)))
                 }
                 Step::Batch { .. } => {}
+                Step::End if self.compacted && self.readable_bytes() == self.size_bytes => {
+                    return Ok(None)
+                }
                 Step::End => {
                     return Err(self
                         .corrupt_at_fence("offset not found before the end of the readable data"))
@@ -247,6 +277,7 @@ impl Segment {
             LOOKUP_CHUNK_BYTES,
         );
         Walk::new(reader, position, expected_offset, self.base_offset, false)
+            .allow_gaps(self.compacted)
     }
 
     /// Walks headers from a known batch start to the end of the segment,
@@ -307,7 +338,13 @@ impl Segment {
         while want - cursor >= HEADER_BYTES {
             let bytes = &out[start + cursor..start + want];
             let segment_left = self.readable_bytes() - (position + cursor as u64);
-            match check_stored(bytes, segment_left, expected, limits.max_offset) {
+            match check_stored(
+                bytes,
+                segment_left,
+                expected,
+                limits.max_offset,
+                self.compacted,
+            ) {
                 Stored::Batch(header) => {
                     cursor += header.total_bytes();
                     expected = header.next_offset();
@@ -388,7 +425,10 @@ impl Segment {
             .context("read", &self.path)?;
         let total = match BatchHeader::parse(&header_bytes) {
             Ok(h) if h.base_offset >= max_offset => return Ok(()),
-            Ok(h) if h.base_offset == expected && position + h.total_bytes() as u64 <= end => {
+            Ok(h)
+                if (h.base_offset == expected || (self.compacted && h.base_offset > expected))
+                    && position + h.total_bytes() as u64 <= end =>
+            {
                 h.total_bytes()
             }
             Ok(_) => {
@@ -402,7 +442,7 @@ impl Segment {
         self.log
             .read_exact_at(out, position)
             .context("read", &self.path)?;
-        if let Err(e) = crate::batch::validate(out) {
+        if let Err(e) = crate::batch::validate_stored(out) {
             out.clear();
             return self.bad_read(position, &e.to_string(), out).map(drop);
         }
@@ -498,12 +538,19 @@ enum Stored {
 
 /// Checks the batch at the front of `bytes` (of `segment_left` readable
 /// bytes from there): in sequence, whole, CRC valid.
-fn check_stored(bytes: &[u8], segment_left: u64, expected: i64, max_offset: i64) -> Stored {
+fn check_stored(
+    bytes: &[u8],
+    segment_left: u64,
+    expected: i64,
+    max_offset: i64,
+    gaps: bool,
+) -> Stored {
     let header = match BatchHeader::parse(bytes) {
         Ok(h) => h,
         Err(e) => return Stored::Bad(e.to_string()),
     };
-    if header.base_offset != expected {
+    let in_sequence = header.base_offset == expected || (gaps && header.base_offset > expected);
+    if !in_sequence {
         return Stored::Bad(format!(
             "batch base offset {} but expected {expected}",
             header.base_offset
@@ -521,7 +568,12 @@ fn check_stored(bytes: &[u8], segment_left: u64, expected: i64, max_offset: i64)
     if header.total_bytes() > bytes.len() {
         return Stored::Incomplete;
     }
-    match crate::batch::validate(&bytes[..header.total_bytes()]) {
+    let checked = if gaps {
+        crate::batch::validate_stored(&bytes[..header.total_bytes()])
+    } else {
+        crate::batch::validate(&bytes[..header.total_bytes()])
+    };
+    match checked {
         Ok(header) => Stored::Batch(header),
         Err(e) => Stored::Bad(e.to_string()),
     }
@@ -537,10 +589,12 @@ fn scan(
     file_bytes: u64,
     index_interval_bytes: u64,
     verify_crc: bool,
+    gaps: bool,
 ) -> Result<(Tracker, Option<(u64, String)>), LogError> {
     let mut tracker = Tracker::new(base_offset);
+    tracker.gaps = gaps;
     let reader = ChunkReader::new(log, path, file_bytes, SCAN_CHUNK_BYTES);
-    let mut walk = Walk::new(reader, 0, base_offset, base_offset, verify_crc);
+    let mut walk = Walk::new(reader, 0, base_offset, base_offset, verify_crc).allow_gaps(gaps);
     loop {
         match walk.step()? {
             Step::Batch { position, header } => {
@@ -560,12 +614,37 @@ fn open_log(path: &Path) -> Result<File, LogError> {
         .context("open segment", path)
 }
 
+/// Index entries for a segment file written outside the log (the
+/// cleaner's `.cleaned` output), by the same rules as appends and scans.
+pub(crate) struct IndexBuilder(Tracker);
+
+impl IndexBuilder {
+    pub(crate) fn new(base_offset: i64) -> IndexBuilder {
+        let mut tracker = Tracker::new(base_offset);
+        tracker.gaps = true;
+        IndexBuilder(tracker)
+    }
+
+    /// The next batch, written at `position` right after the previous one.
+    pub(crate) fn note(&mut self, position: u64, header: &BatchHeader, index_interval_bytes: u64) {
+        self.0.note(position, header, index_interval_bytes);
+    }
+
+    /// The offset and time index entries of the finished (sealed) segment.
+    pub(crate) fn finish(mut self) -> (Vec<OffsetEntry>, Vec<TimeEntry>) {
+        self.0.seal();
+        (self.0.offsets, self.0.times)
+    }
+}
+
 /// Per-batch bookkeeping shared by append, the recovery scan and the tail
 /// walk, so all three produce the same index entries (Kafka's rules: an
 /// offset entry once more than `index.interval.bytes` were written since
 /// the last one, a time entry at the same point if the max grew).
-struct Tracker {
+pub(crate) struct Tracker {
     base_offset: i64,
+    /// Offsets may skip (a compacted segment); see [`Segment::compacted`].
+    pub(crate) gaps: bool,
     size_bytes: u64,
     next_offset: i64,
     max_timestamp: Option<(i64, i64)>,
@@ -579,6 +658,7 @@ impl Tracker {
     fn new(base_offset: i64) -> Tracker {
         Tracker {
             base_offset,
+            gaps: false,
             size_bytes: 0,
             next_offset: base_offset,
             max_timestamp: None,
@@ -595,6 +675,7 @@ impl Tracker {
             size_bytes: segment.size_bytes,
             next_offset: segment.next_offset,
             bytes_since_index: segment.bytes_since_index,
+            gaps: false,
             ..Tracker::from_entry(
                 segment,
                 OffsetEntry {
@@ -613,16 +694,21 @@ impl Tracker {
             next_offset: segment.base_offset + start.relative_offset as i64,
             max_timestamp: segment.max_timestamp,
             last_time_ms: segment.times.last().map(|e| e.timestamp_ms),
+            gaps: segment.compacted,
             ..Tracker::new(segment.base_offset)
         }
     }
 
     fn note(&mut self, position: u64, header: &BatchHeader, index_interval_bytes: u64) {
         assert_eq!(position, self.size_bytes, "batches are back to back");
-        assert_eq!(
-            header.base_offset, self.next_offset,
-            "offsets are contiguous"
-        );
+        if self.gaps {
+            assert!(header.base_offset >= self.next_offset, "offsets increase");
+        } else {
+            assert_eq!(
+                header.base_offset, self.next_offset,
+                "offsets are contiguous"
+            );
+        }
         if self
             .max_timestamp
             .is_none_or(|(ts, _)| header.max_timestamp > ts)

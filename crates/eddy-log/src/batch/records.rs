@@ -138,8 +138,11 @@ pub(super) fn put_varint(out: &mut Vec<u8>, value: i64) {
 /// Decodes the records of one uncompressed v2 batch (after [`validate`]ing
 /// it). Returns [`BatchError::Malformed`] for compressed batches and for any
 /// record that does not parse; never panics on arbitrary input.
+///
+/// Stored batches the cleaner compacted are accepted ([`validate_stored`]):
+/// their records' offset deltas increase but may skip values.
 pub fn decode_records(batch: &[u8]) -> Result<Vec<SimpleRecord>, BatchError> {
-    let header = validate(batch)?;
+    let header = validate_stored(batch)?;
     if header.compression() != 0 {
         return Err(BatchError::Malformed("compressed batches are not decoded"));
     }
@@ -148,16 +151,19 @@ pub fn decode_records(batch: &[u8]) -> Result<Vec<SimpleRecord>, BatchError> {
     };
     // Bounded by check_header: at least 7 bytes per record are present.
     let mut records = Vec::with_capacity(header.records_count as usize);
-    for expected_delta in 0..header.records_count {
+    let mut previous_delta = -1i64;
+    for _ in 0..header.records_count {
         let length = cursor.varint_len()?;
         let mut record = Cursor {
             bytes: cursor.take(length)?,
         };
         record.take(1)?; // attributes
         let timestamp_delta_ms = record.varint()?;
-        if record.varint()? != expected_delta as i64 {
+        let offset_delta = record.varint()?;
+        if offset_delta <= previous_delta || offset_delta > header.last_offset_delta as i64 {
             return Err(BatchError::Malformed("record offset delta out of sequence"));
         }
+        previous_delta = offset_delta;
         let key = record.nullable_bytes()?;
         let value = record.nullable_bytes()?;
         let header_count = record.varint_len()?;
@@ -195,7 +201,9 @@ pub fn records_bytes(
     batch: &[u8],
     limit_bytes: usize,
 ) -> Result<(BatchHeader, Cow<'_, [u8]>), BatchError> {
-    let header = validate(batch)?;
+    // Stored (possibly compacted) batches too; the produce path has already
+    // run the stricter `validate` on what producers send.
+    let header = validate_stored(batch)?;
     let section = &batch[HEADER_BYTES..];
     let records = match header.compression() {
         compression::NONE => Cow::Borrowed(section),

@@ -39,6 +39,7 @@ impl Segment {
             rolling_ms: None,
             indexes_dirty: true,
             fenced_position: AtomicU64::new(NOT_FENCED),
+            compacted: false,
         }
     }
 
@@ -52,11 +53,13 @@ impl Segment {
     /// segment. A sealed segment whose headers turn out inconsistent is
     /// opened fenced at that point (reads there fail; nothing is deleted);
     /// for the last segment `Ok(None)` asks the caller to recover it instead.
+    /// `compacted` says the cleaner may have rewritten it ([`Segment::compacted`]).
     pub(crate) fn open_trusted(
         dir: &Path,
         base_offset: i64,
         next_base: Option<i64>,
         index_interval_bytes: u64,
+        compacted: bool,
     ) -> Result<Option<Segment>, LogError> {
         let path = file_path(dir, base_offset, LOG_SUFFIX);
         let log = open_log(&path)?;
@@ -81,8 +84,8 @@ impl Segment {
                 base_offset,
                 next_base,
                 log,
-                file_bytes,
-                index_interval_bytes,
+                (file_bytes, index_interval_bytes),
+                compacted,
             );
         };
         let offsets = IndexFile::open(&index_path, offset_entries)?;
@@ -90,6 +93,7 @@ impl Segment {
         let mut segment = Segment::assemble(base_offset, path, log, offsets, times);
         segment.size_bytes = file_bytes;
         segment.indexes_dirty = false;
+        segment.compacted = compacted;
         if let Some(last) = segment.times.last() {
             let offset = base_offset + last.relative_offset as i64;
             segment.max_timestamp = Some((last.timestamp_ms, offset));
@@ -107,7 +111,9 @@ impl Segment {
     /// believe the next segment's name (reads of missing offsets fail).
     pub(super) fn check_next_base(mut self, next_base: Option<i64>) -> Option<Segment> {
         if let Some(next_base) = next_base {
-            if self.next_offset != next_base {
+            if self.compacted && self.next_offset <= next_base {
+                self.extend_to(next_base);
+            } else if self.next_offset != next_base {
                 let found = self.next_offset;
                 tracing::error!(segment = %self.path.display(), found, next_base, "sealed segment does not end where the next begins");
                 self.next_offset = next_base;
@@ -123,8 +129,8 @@ impl Segment {
         base_offset: i64,
         next_base: Option<i64>,
         log: File,
-        file_bytes: u64,
-        index_interval_bytes: u64,
+        (file_bytes, index_interval_bytes): (u64, u64),
+        compacted: bool,
     ) -> Result<Option<Segment>, LogError> {
         let path = file_path(dir, base_offset, LOG_SUFFIX);
         let (tracker, bad) = scan(
@@ -134,11 +140,13 @@ impl Segment {
             file_bytes,
             index_interval_bytes,
             false,
+            compacted,
         )?;
         if bad.is_some() && next_base.is_none() {
             return Ok(None);
         }
         let mut segment = Segment::from_scan(dir, base_offset, path, log, tracker, true)?;
+        segment.compacted = compacted;
         if let Some((position, reason)) = bad {
             segment.size_bytes = file_bytes;
             segment.fence(position, &reason);
@@ -202,7 +210,8 @@ impl Segment {
             expected,
             self.base_offset,
             false,
-        );
+        )
+        .allow_gaps(self.compacted);
         let mut tracker = Tracker::from_entry(self, start);
         let bad = loop {
             match walk.step()? {
@@ -232,6 +241,7 @@ impl Segment {
         dir: &Path,
         base_offset: i64,
         index_interval_bytes: u64,
+        compacted: bool,
     ) -> Result<(Segment, bool), LogError> {
         let path = file_path(dir, base_offset, LOG_SUFFIX);
         let log = open_log(&path)?;
@@ -243,13 +253,15 @@ impl Segment {
             file_bytes,
             index_interval_bytes,
             true,
+            compacted,
         )?;
         if let Some((position, reason)) = &bad {
             tracing::warn!(segment = %path.display(), position, %reason, file_bytes, "truncating segment at first invalid batch");
             log.set_len(tracker.size_bytes).context("truncate", &path)?;
             log.sync_all().context("fsync", &path)?;
         }
-        let segment = Segment::from_scan(dir, base_offset, path, log, tracker, false)?;
+        let mut segment = Segment::from_scan(dir, base_offset, path, log, tracker, false)?;
+        segment.compacted = compacted;
         Ok((segment, bad.is_none()))
     }
 }
