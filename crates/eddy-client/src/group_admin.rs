@@ -151,7 +151,11 @@ impl Admin {
         let (coordinator, conn) = self.group_coordinator(group).await?;
         let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
         let response = conn.send(&request).await?;
-        let Some(g) = response.groups.into_iter().find(|g| g.group_id.0.as_str() == group) else {
+        let Some(g) = response
+            .groups
+            .into_iter()
+            .find(|g| g.group_id.0.as_str() == group)
+        else {
             return Err(decode_error("DescribeGroups", "the group is missing"));
         };
         let context = format!("describe group {group:?}");
