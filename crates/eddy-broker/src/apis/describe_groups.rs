@@ -28,7 +28,11 @@ pub fn handle(
                 out.error_code = codes::INVALID_GROUP_ID;
                 return out;
             }
-            let Some(d) = broker.groups.describe(&id) else {
+            // A consumer-protocol group is described in classic terms.
+            let consumer = broker.groups.describe_consumer_as_classic(&id, |m| {
+                super::consumer_group_describe::classic_member(broker, m)
+            });
+            let Some(d) = consumer.or_else(|| broker.groups.describe(&id)) else {
                 out.group_state = text(State::Dead.name());
                 if version >= 6 {
                     out.error_code = codes::GROUP_ID_NOT_FOUND;

@@ -13,7 +13,7 @@ pub fn handle(broker: &Arc<Broker>, req: ListGroupsRequest, version: i16) -> Lis
     let wants = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };
-    let groups = broker
+    let mut groups: Vec<ListedGroup> = broker
         .groups
         .list()
         .into_iter()
@@ -32,5 +32,24 @@ pub fn handle(broker: &Arc<Broker>, req: ListGroupsRequest, version: i16) -> Lis
             g
         })
         .collect();
+    // Consumer-protocol groups (KIP-848): type "consumer", their own states.
+    for (id, state) in broker.groups.list_consumer() {
+        if (version >= 4 && !wants(&req.states_filter, state.name()))
+            || (version >= 5 && !wants(&req.types_filter, "consumer"))
+        {
+            continue;
+        }
+        let mut g = ListedGroup::default()
+            .with_group_id(GroupId(text(id)))
+            .with_protocol_type(text("consumer"));
+        if version >= 4 {
+            g.group_state = text(state.name());
+        }
+        if version >= 5 {
+            g.group_type = text("consumer");
+        }
+        groups.push(g);
+    }
+    groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     ListGroupsResponse::default().with_groups(groups)
 }

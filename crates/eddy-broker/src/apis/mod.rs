@@ -16,6 +16,8 @@ use crate::broker::Broker;
 
 mod alter_configs;
 mod api_versions;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -124,6 +126,20 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
             broker, r, version,
         ))),
         RequestKind::DeleteGroups(r) => delete_groups::handle(broker, r),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let client_id = request
+                .header
+                .client_id
+                .as_deref()
+                .unwrap_or("")
+                .to_string();
+            ready(ResponseKind::ConsumerGroupHeartbeat(
+                consumer_group_heartbeat::handle(broker, r, version, client_id),
+            ))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => ready(ResponseKind::ConsumerGroupDescribe(
+            consumer_group_describe::handle(broker, r),
+        )),
         RequestKind::OffsetDelete(r) => offset_delete::handle(broker, r),
         other => {
             // versions::SUPPORTED lists only what is routed above, so the

@@ -28,7 +28,15 @@ pub fn handle(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16) -> Of
                         .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
                         .collect::<Vec<_>>()
                 });
-                let (error, by_topic) = lookup(broker, &g.group_id, wanted.as_deref());
+                // v9: a consumer-protocol member names itself and its epoch.
+                let member = g.member_id.as_ref().map(|m| (m.as_str(), g.member_epoch));
+                let stale = member
+                    .and_then(|(m, e)| broker.groups.consumer_offsets_check(&g.group_id, m, e))
+                    .filter(|e| *e != codes::NONE);
+                let (error, by_topic) = match stale {
+                    Some(e) => (e, Vec::new()),
+                    None => lookup(broker, &g.group_id, wanted.as_deref()),
+                };
                 let topics = by_topic
                     .into_iter()
                     .map(|(name, parts)| {
