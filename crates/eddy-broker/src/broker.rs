@@ -57,6 +57,8 @@ pub struct Broker {
     pub data_ready: Arc<Notify>,
     pub fetch_sessions: FetchSessions,
     pub groups: GroupCoordinator,
+    /// The log cleaner's counters (the thread itself is started by `run`).
+    pub cleaner: crate::cleaner::CleanerMetrics,
 }
 
 impl DuePartitions for Broker {
@@ -113,6 +115,7 @@ impl Broker {
                 data_ready,
                 fetch_sessions: FetchSessions::new(fetch_slots),
                 groups: GroupCoordinator::with_log(group_config, Some(group_log)),
+                cleaner: Default::default(),
             }
         });
         for t in topics_meta {

@@ -74,5 +74,6 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
             "eddy_partition_high_watermark{{topic=\"{topic}\",partition=\"{partition}\"}} {hw}\n"
         ));
     }
+    broker.cleaner.render(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

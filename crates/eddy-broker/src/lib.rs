@@ -7,6 +7,7 @@
 //!   partition's log, producer state and watermarks.
 //! - [`producer_state`]: idempotent-producer sequence checks.
 //! - [`flusher`]: the dedicated fsync thread with group commit.
+//! - [`cleaner`]: the log cleaner thread (compaction of compacted topics).
 //! - [`fetch_session`]: incremental fetch sessions (KIP-227).
 //! - [`group`]: the classic consumer group coordinator and committed offsets.
 //! - [`consumer_offsets`]: the `__consumer_offsets` topic the coordinator
@@ -18,6 +19,7 @@
 //! Start a broker with [`run`]; tests drive it over real sockets.
 
 pub mod broker;
+pub mod cleaner;
 pub mod clock;
 pub mod config;
 pub mod consumer_offsets;
@@ -90,6 +92,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         tracing::info!(kafka = %kafka.local_addr()?, http = %http.local_addr()?, data_dir = %options.data_dir.display(), "eddy started");
         let (stop_tx, stop_rx) = watch::channel(false);
         let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
+        let cleaner = cleaner::start(broker.clone());
         let kafka_task = tokio::spawn(server::serve(broker.clone(), kafka, stop_rx.clone()));
         let http_task = tokio::spawn(http::serve(broker.clone(), http, stop_rx));
         wait_for_signal().await;
@@ -98,6 +101,9 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         let _ = kafka_task.await;
         let _ = http_task.await;
         retention.abort();
+        if let Some(cleaner) = cleaner {
+            tokio::task::spawn_blocking(move || cleaner.stop()).await?;
+        }
         let b = broker.clone();
         tokio::task::spawn_blocking(move || b.shutdown()).await?;
         tracing::info!("stopped cleanly");
