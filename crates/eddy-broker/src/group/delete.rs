@@ -6,11 +6,11 @@
 //! groups lock like every other record (the log's order is the memory's
 //! order), so a deleted group stays deleted across a restart.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use tokio::sync::oneshot;
 
-use super::{codes, records, GroupCoordinator, Record, State};
+use super::{codes, records, Group, GroupCoordinator, Record, State};
 use crate::flusher::FlushResult;
 
 /// Kafka's protocol type of consumer groups: their member metadata is a
@@ -38,25 +38,34 @@ impl GroupCoordinator {
             return Err(codes::INVALID_GROUP_ID);
         }
         let mut groups = self.inner.groups.lock().expect("groups lock");
-        let Some(g) = groups.get(group_id) else {
-            return Err(codes::GROUP_ID_NOT_FOUND);
-        };
-        match g.state {
-            State::Empty => {}
-            State::Dead => return Err(codes::GROUP_ID_NOT_FOUND),
-            _ => return Err(codes::NON_EMPTY_GROUP),
+        // Lock order: `groups`, then the consumer-protocol groups.
+        let mut consumer = self.inner.consumer();
+        if consumer
+            .groups
+            .get(group_id)
+            .is_some_and(|c| !c.members.is_empty())
+        {
+            return Err(codes::NON_EMPTY_GROUP);
         }
-        let mut batch: Vec<Record> = g
-            .offsets
-            .all()
-            .map(|(t, p, _)| (records::encode_offset_key(group_id, t, p), None))
-            .collect();
+        let is_consumer_group = consumer.groups.contains_key(group_id);
+        let mut batch: Vec<Record> = match groups.get(group_id) {
+            None if !is_consumer_group => return Err(codes::GROUP_ID_NOT_FOUND),
+            None => Vec::new(),
+            Some(g) if g.state == State::Dead => return Err(codes::GROUP_ID_NOT_FOUND),
+            Some(g) if g.state != State::Empty => return Err(codes::NON_EMPTY_GROUP),
+            Some(g) => g
+                .offsets
+                .all()
+                .map(|(t, p, _)| (records::encode_offset_key(group_id, t, p), None))
+                .collect(),
+        };
         // Written even for a group that never recorded metadata (generation
         // 0): a tombstone for an absent key costs one small record.
         batch.push((records::encode_group_key(group_id), None));
         // Memory follows the log: a failed write keeps the group.
         let durable = self.inner.append(group_id, batch).transpose()?;
         groups.remove(group_id);
+        consumer.groups.remove(group_id);
         tracing::info!(group = %group_id, "deleted group");
         Ok(durable)
     }
@@ -76,14 +85,22 @@ impl GroupCoordinator {
             return Err(codes::INVALID_GROUP_ID);
         }
         let mut groups = self.inner.groups.lock().expect("groups lock");
-        let Some(g) = groups.get_mut(group_id) else {
-            return Err(codes::GROUP_ID_NOT_FOUND);
-        };
-        let subscribed = match g.state {
-            State::Dead => return Err(codes::GROUP_ID_NOT_FOUND),
-            State::Empty => Subscribed::Topics(BTreeSet::new()),
-            _ if g.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE) => subscribed_topics(g),
-            _ => return Err(codes::NON_EMPTY_GROUP),
+        // A consumer-protocol group keeps its offsets in `groups` too.
+        let live_consumer = consumer_group_subscriptions(&self.inner.consumer(), group_id);
+        let may_forget = live_consumer.is_none();
+        let subscribed = match live_consumer {
+            Some(subscribed) => subscribed,
+            None => match groups.get(group_id) {
+                None => return Err(codes::GROUP_ID_NOT_FOUND),
+                Some(g) => match g.state {
+                    State::Dead => return Err(codes::GROUP_ID_NOT_FOUND),
+                    State::Empty => Subscribed::Topics(BTreeSet::new()),
+                    _ if g.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE) => {
+                        subscribed_topics(g)
+                    }
+                    _ => return Err(codes::NON_EMPTY_GROUP),
+                },
+            },
         };
         let errors: Vec<i16> = partitions
             .iter()
@@ -95,6 +112,29 @@ impl GroupCoordinator {
                 }
             })
             .collect();
+        self.remove_offsets(&mut groups, group_id, partitions, errors, may_forget)
+    }
+
+    /// Tombstones and forgets the offsets of `partitions` whose error is
+    /// NONE; with `may_forget`, an Empty group left without offsets goes too.
+    fn remove_offsets(
+        &self,
+        groups: &mut HashMap<String, Group>,
+        group_id: &str,
+        partitions: &[(String, i32)],
+        errors: Vec<i16>,
+        may_forget: bool,
+    ) -> Result<OffsetsDeleted, i16> {
+        let nothing = |errors| {
+            Ok(OffsetsDeleted {
+                errors,
+                durable: None,
+            })
+        };
+        // A consumer-protocol group that never committed has no entry.
+        let Some(g) = groups.get_mut(group_id) else {
+            return nothing(errors);
+        };
         let doomed: BTreeSet<(&str, i32)> = partitions
             .iter()
             .zip(&errors)
@@ -103,16 +143,14 @@ impl GroupCoordinator {
             .filter(|(t, p)| g.offsets.get(t, *p).is_some())
             .collect();
         if doomed.is_empty() {
-            return Ok(OffsetsDeleted {
-                errors,
-                durable: None,
-            });
+            return nothing(errors);
         }
         let mut batch: Vec<Record> = doomed
             .iter()
             .map(|(t, p)| (records::encode_offset_key(group_id, t, *p), None))
             .collect();
-        let forget = g.state == State::Empty && doomed.len() == g.offsets.all().count();
+        let forget =
+            may_forget && g.state == State::Empty && doomed.len() == g.offsets.all().count();
         if forget {
             batch.push((records::encode_group_key(group_id), None));
         }
@@ -123,6 +161,7 @@ impl GroupCoordinator {
         tracing::info!(group = %group_id, offsets = doomed.len(), "deleted committed offsets");
         if forget {
             groups.remove(group_id);
+            self.inner.consumer().groups.remove(group_id);
         }
         Ok(OffsetsDeleted { errors, durable })
     }
@@ -145,8 +184,31 @@ impl Subscribed {
     }
 }
 
+/// The topics the members of a consumer-protocol (KIP-848) group subscribe
+/// to; None when `group_id` is no such group with members. A member
+/// subscribed by regex counts as subscribed to everything (the regex is
+/// resolved elsewhere, and refusing is the safe answer).
+fn consumer_group_subscriptions(
+    consumer: &super::consumer::ConsumerGroups,
+    group_id: &str,
+) -> Option<Subscribed> {
+    let group = consumer.groups.get(group_id)?;
+    if group.members.is_empty() {
+        return None;
+    }
+    if group.members.values().any(|m| m.topic_regex.is_some()) {
+        return Some(Subscribed::Unknown);
+    }
+    let topics = group
+        .members
+        .values()
+        .flat_map(|m| m.topic_names.iter().cloned())
+        .collect();
+    Some(Subscribed::Topics(topics))
+}
+
 /// The union of the members' subscriptions in the group's protocol.
-fn subscribed_topics(g: &super::Group) -> Subscribed {
+fn subscribed_topics(g: &Group) -> Subscribed {
     let Some(protocol) = g.protocol_name.as_deref() else {
         // First rebalance still choosing a protocol: no metadata to trust yet.
         return Subscribed::Unknown;
@@ -171,8 +233,9 @@ mod tests {
     use bytes::Bytes;
     use eddy_protocol::consumer_protocol::encode_subscription;
 
+    use super::super::consumer::{ConsumerGroup, ConsumerMember};
     use super::super::member::{JoinParams, Member};
-    use super::super::{CommitPartition, Group, GroupConfig, GroupLog};
+    use super::super::{CommitPartition, GroupConfig, GroupLog};
     use super::*;
 
     /// Keeps every appended record, as `__consumer_offsets` would.
@@ -349,5 +412,60 @@ mod tests {
             .unwrap();
         assert!(c.list().is_empty());
         assert!(replay(&log).list().is_empty());
+    }
+
+    /// Puts a KIP-848 member subscribed to `topics` into consumer group `group`.
+    fn add_consumer_member(c: &GroupCoordinator, group: &str, topics: &[&str]) {
+        let mut consumer = c.inner.consumer();
+        let g = consumer
+            .groups
+            .entry(group.to_string())
+            .or_insert_with(|| ConsumerGroup::new(group));
+        let mut m = ConsumerMember::new("k-1".into(), None);
+        m.topic_names = topics.iter().map(|t| t.to_string()).collect();
+        g.members.insert(m.id.clone(), m);
+    }
+
+    #[test]
+    fn consumer_protocol_groups_follow_the_same_rules() {
+        let (c, log) = coordinator();
+        commit(&c, "g", "a", 0, 3);
+        commit(&c, "g", "b", 0, 4);
+        add_consumer_member(&c, "g", &["a"]);
+        assert_eq!(c.delete_group("g").unwrap_err(), codes::NON_EMPTY_GROUP);
+        let wanted = [("a".to_string(), 0), ("b".to_string(), 0)];
+        let out = c.delete_offsets("g", &wanted).unwrap();
+        assert_eq!(
+            out.errors,
+            vec![codes::GROUP_SUBSCRIBED_TO_TOPIC, codes::NONE]
+        );
+        assert_eq!(c.fetch("g", None).len(), 1, "a-0 stays");
+        // Its last offset gone, a live consumer group is still a group.
+        add_consumer_member(&c, "h", &["a"]);
+        commit_before_member(&c, "h");
+        let out = c.delete_offsets("h", &[("b".to_string(), 0)]).unwrap();
+        assert_eq!(out.errors, vec![codes::NONE]);
+        assert!(c.inner.consumer().groups.contains_key("h"));
+
+        c.inner
+            .consumer()
+            .groups
+            .get_mut("g")
+            .unwrap()
+            .members
+            .clear();
+        assert!(c.delete_group("g").unwrap().is_some());
+        assert!(!c.inner.consumer().groups.contains_key("g"));
+        assert!(c.fetch("g", None).is_empty());
+        assert!(replay(&log).fetch("g", None).is_empty());
+    }
+
+    /// Commits b-0 for `group` while its consumer-protocol members are set
+    /// aside (an admin commit needs a group without members).
+    fn commit_before_member(c: &GroupCoordinator, group: &str) {
+        let members =
+            std::mem::take(&mut c.inner.consumer().groups.get_mut(group).unwrap().members);
+        commit(c, group, "b", 0, 1);
+        c.inner.consumer().groups.get_mut(group).unwrap().members = members;
     }
 }
