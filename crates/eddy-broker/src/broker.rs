@@ -90,6 +90,12 @@ impl Broker {
         );
         let group_config = GroupConfig {
             initial_rebalance_delay_ms: config.i64("group.initial.rebalance.delay.ms"),
+            min_session_timeout_ms: config
+                .i64("group.min.session.timeout.ms")
+                .clamp(1, i32::MAX as i64) as i32,
+            max_session_timeout_ms: config
+                .i64("group.max.session.timeout.ms")
+                .clamp(1, i32::MAX as i64) as i32,
             offsets_retention_ms: config
                 .i64("offsets.retention.minutes")
                 .saturating_mul(60_000),

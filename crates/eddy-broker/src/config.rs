@@ -178,6 +178,8 @@ pub const BROKER_DEFS: &[Def] = &[
     // Kafka's default is unbounded; Eddy puts a limit on everything.
     def("group.consumer.max.size", "10000", Kind::Int),
     def("group.consumer.assignors", "uniform,range", Kind::List),
+    def("group.min.session.timeout.ms", "6000", Kind::Int),
+    def("group.max.session.timeout.ms", "1800000", Kind::Int),
     def(
         "max.incremental.fetch.session.cache.slots",
         "1000",
