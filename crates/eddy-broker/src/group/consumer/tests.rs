@@ -401,7 +401,7 @@ fn requests_are_validated_with_kafka_messages() {
     );
     let mut regex = join("m", &[]);
     regex.topic_names = None;
-    regex.topic_regex = Some("(a|b)".into());
+    regex.topic_regex = Some("(?<=a)b".into());
     assert_eq!(
         validate(&regex, 1, &c).unwrap_err().code,
         errors::INVALID_REGULAR_EXPRESSION
@@ -464,8 +464,25 @@ fn patterns_match_whole_names() {
     assert!(Pattern::compile("a?b*c").unwrap().matches("c"));
     assert!(Pattern::compile("[^.]*").unwrap().matches("abc"));
     assert!(!Pattern::compile("[^.]*").unwrap().matches("a.c"));
-    assert!(Pattern::compile("a{2}").is_err());
-    assert!(Pattern::compile("(ab)*").is_err());
+    // librdkafka joins its regex subscriptions like this.
+    let joined = Pattern::compile("(^rdkafkatest_.*_topic_regex.*)|(^other)").unwrap();
+    assert!(joined.matches("rdkafkatest_rnd1_topic_regex2"));
+    assert!(joined.matches("other"));
+    assert!(!joined.matches("rdkafkatest_rnd1_topic_a"));
+    assert!(Pattern::compile("(ab)*c").unwrap().matches("ababc"));
+    assert!(!Pattern::compile("(ab)*c").unwrap().matches("abac"));
+    assert!(Pattern::compile("(?:x|y){2,3}").unwrap().matches("xyx"));
+    assert!(!Pattern::compile("(?:x|y){2,3}").unwrap().matches("xyxy"));
+    assert!(Pattern::compile("a{2}").unwrap().matches("aa"));
+    assert!(Pattern::compile("t.*?\\.v\\d+$")
+        .unwrap()
+        .matches("topic.v12"));
+    assert!(Pattern::compile("(?=a)").is_err());
+    assert!(Pattern::compile("(ab").is_err());
+    assert!(Pattern::compile("ab)").is_err());
+    assert!(Pattern::compile("a**").is_err());
+    assert!(Pattern::compile("a{1001}").is_err());
+    assert!(Pattern::compile(&"(".repeat(65)).is_err());
     assert!(Pattern::compile("*a").is_err());
     assert!(Pattern::compile("[z-a]").is_err());
     // Linear time: no backtracking blow-up.
