@@ -56,6 +56,11 @@ pub struct ConsumerGroup {
     /// Set by a heartbeat that changed what the assignor sees: the group
     /// epoch moves once per heartbeat, however many things changed.
     changed: bool,
+    /// Subscription patterns the group has resolved. As in Kafka, where a
+    /// new pattern is resolved asynchronously, a pattern's topics join the
+    /// target one heartbeat after the pattern first appears (librdkafka's
+    /// tests expect literal topics first, matched ones next).
+    resolved: BTreeSet<String>,
 }
 
 impl ConsumerGroup {
@@ -71,6 +76,7 @@ impl ConsumerGroup {
             subscribed: BTreeMap::new(),
             assignor: assignor::NAMES[0],
             changed: false,
+            resolved: BTreeSet::new(),
         }
     }
 
@@ -124,6 +130,7 @@ impl ConsumerGroup {
         self.refresh_target(topics, config);
         let before = self.members[&id].assigned.clone();
         self.reconcile_member(&id, hb.owned.as_ref(), now_ms);
+        self.resolve_patterns();
         let m = &self.members[&id];
         let changed = m.assigned != before;
         Ok(HeartbeatAnswer {
@@ -310,7 +317,8 @@ impl ConsumerGroup {
         let patterns: Vec<Pattern> = self
             .members
             .values()
-            .filter_map(|m| m.topic_regex.as_deref())
+            .filter_map(|m| m.topic_regex.as_ref())
+            .filter(|r| self.resolved.contains(*r))
             .filter_map(|r| Pattern::compile(r).ok())
             .collect();
         topics
@@ -320,6 +328,20 @@ impl ConsumerGroup {
             })
             .map(|(name, meta)| (name.clone(), *meta))
             .collect()
+    }
+
+    /// Marks the members' new patterns resolved, for the next heartbeat to
+    /// take their topics in; forgets patterns nobody uses.
+    fn resolve_patterns(&mut self) {
+        let used: BTreeSet<String> = self
+            .members
+            .values()
+            .filter_map(|m| m.topic_regex.clone())
+            .collect();
+        if used.iter().any(|r| !self.resolved.contains(r)) {
+            self.changed = true;
+        }
+        self.resolved = used;
     }
 
     /// Moves the group epoch if the subscribed topics changed, then
@@ -340,7 +362,12 @@ impl ConsumerGroup {
         let specs: BTreeMap<String, MemberSpec> = self
             .members
             .values()
-            .map(|m| (m.id.clone(), member_spec(m, &self.subscribed)))
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    member_spec(m, &self.subscribed, &self.resolved),
+                )
+            })
             .collect();
         let partitions: BTreeMap<Uuid, i32> = self
             .subscribed
@@ -498,10 +525,15 @@ fn update_subscription(m: &mut ConsumerMember, hb: &Heartbeat) -> bool {
     changed
 }
 
-fn member_spec(m: &ConsumerMember, subscribed: &BTreeMap<String, TopicMeta>) -> MemberSpec {
+fn member_spec(
+    m: &ConsumerMember,
+    subscribed: &BTreeMap<String, TopicMeta>,
+    resolved: &BTreeSet<String>,
+) -> MemberSpec {
     let pattern = m
         .topic_regex
-        .as_deref()
+        .as_ref()
+        .filter(|r| resolved.contains(*r))
         .and_then(|r| Pattern::compile(r).ok());
     let topics = subscribed
         .iter()

@@ -427,11 +427,17 @@ fn regex_subscriptions_follow_new_topics() {
     let mut j = join("m1", &[]);
     j.topic_names = None;
     j.topic_regex = Some("orders-.*".into());
-    let a = g
-        .heartbeat(j, &t, &config(), 0)
-        .unwrap()
-        .assignment
-        .unwrap();
+    // As in Kafka, a new pattern is resolved for the next heartbeat: the
+    // join gets nothing, the next heartbeat the matching topics.
+    let first = g.heartbeat(j, &t, &config(), 0).unwrap();
+    assert_eq!(first.assignment, Some(Assignment::new()));
+    let next = g.heartbeat(
+        beat("m1", first.member_epoch, &Assignment::new()),
+        &t,
+        &config(),
+        0,
+    );
+    let a = next.unwrap().assignment.unwrap();
     assert_eq!(
         a.keys().copied().collect::<Vec<_>>(),
         vec![topic_id(1), topic_id(2)]
@@ -446,9 +452,10 @@ fn regex_subscriptions_follow_new_topics() {
     );
     let owned = a.clone();
     let b = g
-        .heartbeat(beat("m1", 1, &owned), &t2, &config(), 1)
+        .heartbeat(beat("m1", 2, &owned), &t2, &config(), 1)
         .unwrap();
-    assert_eq!(b.member_epoch, 2);
+    // A new matching topic joins at once: the pattern is resolved.
+    assert_eq!(b.member_epoch, 3);
     assert!(b.assignment.unwrap().contains_key(&topic_id(4)));
 }
 
