@@ -94,3 +94,44 @@ def test_group_resumes_at_committed_offsets_after_sigkill(fresh_broker):
         assert first_offsets(consumer, topic) == COMMITTED
     finally:
         consumer.close()
+
+
+@pytest.mark.durable
+@pytest.mark.broker_settings(SETTINGS)
+def test_group_membership_survives_sigkill_without_a_rebalance(fresh_broker):
+    """Kafka reloads a group's members and assignments when its coordinator moves; so does
+    Eddy after a SIGKILL: the member keeps its id and assignment and simply carries on."""
+    from confluent_kafka.admin import AdminClient
+
+    topic = unique_topic("groups-state")
+    group = f"state-{uuid.uuid4().hex[:8]}"
+    create_topic(fresh_broker.bootstrap, topic, PARTITIONS)
+    produce(fresh_broker.bootstrap, topic)
+    rebalances = []
+    consumer = group_consumer(fresh_broker.bootstrap, group)
+    consumer.subscribe([topic], on_assign=lambda c, ps: rebalances.append(("assign", len(ps))),
+                       on_revoke=lambda c, ps: rebalances.append(("revoke", len(ps))))
+    try:
+        wait_for_assignment(consumer, PARTITIONS)
+        member_id = consumer.memberid()
+        time.sleep(1)  # the group record is written without anyone waiting for it
+
+        fresh_broker.kill9()
+        fresh_broker.start()
+        produce(fresh_broker.bootstrap, topic)
+        got = 0
+        deadline = time.monotonic() + TIMEOUT_S
+        while got < PARTITIONS * RECORDS_PER_PARTITION:
+            assert time.monotonic() < deadline, f"consumed {got} after the restart"
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got += 1
+        assert consumer.memberid() == member_id
+        assert rebalances == [("assign", PARTITIONS)], rebalances
+
+        admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
+        described = admin.describe_consumer_groups([group])[group].result(TIMEOUT_S)
+        assert [m.member_id for m in described.members] == [member_id]
+        assert len(described.members[0].assignment.topic_partitions) == PARTITIONS
+    finally:
+        consumer.close()

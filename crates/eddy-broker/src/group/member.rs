@@ -3,6 +3,8 @@
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::records::MemberMetadata;
+
 /// What a JoinGroup request learns when its join completes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JoinResult {
@@ -118,6 +120,29 @@ impl Member {
             join_waiter: None,
             sync_waiter: None,
             session_deadline_ms: now_ms + p.session_timeout_ms as i64,
+        }
+    }
+
+    /// A member as `__consumer_offsets` recorded it, with a fresh session.
+    pub fn restored(
+        r: &MemberMetadata,
+        protocol: &str,
+        protocol_type: &Option<String>,
+        now_ms: i64,
+    ) -> Member {
+        Member {
+            id: r.member_id.clone(),
+            instance_id: r.instance_id.clone(),
+            client_id: r.client_id.clone(),
+            client_host: r.client_host.clone(),
+            session_timeout_ms: r.session_timeout_ms,
+            rebalance_timeout_ms: r.rebalance_timeout_ms,
+            protocol_type: protocol_type.clone().unwrap_or_default(),
+            protocols: vec![(protocol.to_string(), Bytes::from(r.subscription.clone()))],
+            assignment: Bytes::from(r.assignment.clone()),
+            join_waiter: None,
+            sync_waiter: None,
+            session_deadline_ms: now_ms + r.session_timeout_ms as i64,
         }
     }
 

@@ -98,8 +98,9 @@ impl Inner {
         })
     }
 
-    /// Writes the group's metadata when its generation moved (nobody waits:
-    /// a lost write costs only the generation number after a crash).
+    /// Writes the group's metadata when what is kept of it changed. Nobody
+    /// waits for it: after a crash that lost it, members of the newer
+    /// generation are told ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID and rejoin.
     fn generation_changed(&self, group: &Group) {
         let value = records::encode_group_value(&group.metadata(now_ms()));
         let record = (records::encode_group_key(&group.id), Some(value));
@@ -188,9 +189,9 @@ impl GroupCoordinator {
             groups.insert(id.to_string(), Group::new(id));
         }
         let out = groups.get_mut(id).map(|g| {
-            let generation = g.generation;
+            let before = g.persisted_view();
             let out = f(g, &self.inner.config);
-            if g.generation != generation {
+            if g.persisted_view() != before {
                 self.inner.generation_changed(g);
             }
             out
@@ -365,11 +366,11 @@ impl GroupCoordinator {
             }
             (records::Key::Group { .. }, Some(records::Value::Group(m))) => {
                 let g = groups.entry(id.clone()).or_insert_with(|| Group::new(&id));
-                g.restore(&m);
+                g.restore(&m, now_ms(), &self.inner.config);
             }
             (records::Key::Group { .. }, None) => {
                 if let Some(g) = groups.get_mut(&id) {
-                    g.restore(&records::GroupMetadata::default());
+                    g.restore(&records::GroupMetadata::default(), now_ms(), &self.inner.config);
                 }
             }
             (key, Some(_)) => {
@@ -559,9 +560,9 @@ async fn timer(inner: Weak<Inner>, wake: Arc<Notify>) {
             groups
                 .values_mut()
                 .filter_map(|g| {
-                    let generation = g.generation;
+                    let before = g.persisted_view();
                     g.tick(now, &inner.config);
-                    if g.generation != generation {
+                    if g.persisted_view() != before {
                         inner.generation_changed(g);
                     }
                     g.next_deadline_ms()

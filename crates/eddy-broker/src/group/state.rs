@@ -125,19 +125,57 @@ impl Group {
         }
     }
 
-    /// Takes back a group recorded in `__consumer_offsets` at start. It is
-    /// Empty: members held no session across the restart and rejoin, and
-    /// the next rebalance moves on from the recorded generation.
-    pub fn restore(&mut self, m: &GroupMetadata) {
+    /// Takes back a group recorded in `__consumer_offsets` at start (later
+    /// records replace earlier ones). As in Kafka, members come back with a
+    /// fresh session, so consumers carry on across a broker restart with
+    /// their member ids, generation and assignments, and a member that does
+    /// not come back is dropped when its session runs out. A record written
+    /// when a join phase ended but before the leader's assignment (no member
+    /// has one) cannot be resumed: the group rebalances.
+    pub fn restore(&mut self, m: &GroupMetadata, now_ms: i64, config: &GroupConfig) {
         assert!(
-            self.members.is_empty(),
+            self.members.iter().all(|m| !m.waiting()),
             "groups are restored before serving"
         );
         self.generation = m.generation;
         self.protocol_type = (!m.protocol_type.is_empty()).then(|| m.protocol_type.clone());
         self.protocol_name = m.protocol.clone();
         self.leader = None;
+        self.members.clear();
+        self.static_members.clear();
+        self.join_deadline_ms = None;
         self.state = State::Empty;
+        let Some(protocol) = m.protocol.clone().filter(|_| !m.members.is_empty()) else {
+            return;
+        };
+        for r in &m.members {
+            let member = Member::restored(r, &protocol, &self.protocol_type, now_ms);
+            if let Some(instance) = &r.instance_id {
+                self.static_members
+                    .insert(instance.clone(), r.member_id.clone());
+            }
+            self.members.push(member);
+        }
+        self.leader = m
+            .leader
+            .clone()
+            .filter(|l| self.members.iter().any(|x| &x.id == l))
+            .or_else(|| self.members.first().map(|x| x.id.clone()));
+        if m.members.iter().any(|r| !r.assignment.is_empty()) {
+            self.state = State::Stable;
+        } else {
+            self.prepare_rebalance(now_ms, config);
+        }
+    }
+
+    /// What `__consumer_offsets` keeps of the group: a change of it is
+    /// written (a new generation, assignments in place, the last member gone).
+    pub fn persisted_view(&self) -> (i32, bool, bool) {
+        (
+            self.generation,
+            self.state == State::Stable,
+            self.members.is_empty(),
+        )
     }
 
     pub fn new(id: &str) -> Group {

@@ -325,3 +325,47 @@ fn session_timeout_bounds_are_enforced() {
     let r = answer(&mut g.join(p, &CONFIG, 0)).unwrap();
     assert_eq!(r.error, codes::INVALID_SESSION_TIMEOUT);
 }
+
+#[test]
+fn a_stable_group_restored_from_its_record_carries_on_without_a_rebalance() {
+    let mut g = Group::new("g");
+    let leader = stable_with_one(&mut g);
+    let (other, mut other_join) = join_new(&mut g, 4000);
+    drop(g.join(params(&leader), &CONFIG, 4000));
+    answer(&mut other_join).unwrap();
+    drop(sync(
+        &mut g,
+        &leader,
+        2,
+        &[(&leader, b"l"), (&other, b"o")],
+        4000,
+    ));
+    assert_eq!(g.state, State::Stable);
+
+    let mut restored = Group::new("g");
+    restored.restore(&g.metadata(4000), 10_000, &CONFIG);
+    assert_eq!((restored.state, restored.generation), (State::Stable, 2));
+    assert_eq!(restored.heartbeat(&other, None, 2, 10_000), codes::NONE);
+    let got = answer(&mut sync(&mut restored, &other, 2, &[], 10_000)).unwrap();
+    assert_eq!(got.assignment.as_ref(), b"o");
+    // A member that never comes back is dropped when its fresh session ends.
+    assert_eq!(restored.heartbeat(&leader, None, 2, 15_000), codes::NONE);
+    restored.tick(20_001, &CONFIG);
+    assert_eq!(restored.state, State::PreparingRebalance);
+}
+
+#[test]
+fn a_group_recorded_before_its_assignment_rebalances_when_restored() {
+    let mut g = Group::new("g");
+    let (_, mut rx) = join_new(&mut g, 0);
+    g.tick(3000, &CONFIG);
+    answer(&mut rx).unwrap();
+    assert_eq!(g.state, State::CompletingRebalance);
+    let mut restored = Group::new("g");
+    restored.restore(&g.metadata(3000), 5000, &CONFIG);
+    assert_eq!(restored.state, State::PreparingRebalance);
+    // A tombstone leaves an empty group behind.
+    restored.restore(&Default::default(), 5000, &CONFIG);
+    assert_eq!(restored.state, State::Empty);
+    assert!(restored.members.is_empty());
+}
