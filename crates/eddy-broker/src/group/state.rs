@@ -547,6 +547,10 @@ impl Group {
         }
         self.protocol_name = self.select_protocol();
         self.state = State::CompletingRebalance;
+        // Kafka's pending-sync timeout: members that have not sent SyncGroup
+        // within the rebalance timeout are removed, so a leader that joined
+        // and never assigns cannot hold the group forever.
+        self.join_deadline_ms = Some(now_ms + self.rebalance_timeout_ms());
         tracing::info!(group = %self.id, generation = self.generation, members = self.members.len(), protocol = ?self.protocol_name, "rebalance: join phase complete");
         let leader = self.leader.clone().unwrap_or_default();
         let ids: Vec<String> = self.members.iter().map(|m| m.id.clone()).collect();
@@ -640,6 +644,7 @@ impl Group {
                 .unwrap_or_default();
         }
         self.state = State::Stable;
+        self.join_deadline_ms = None;
         tracing::info!(group = %self.id, generation = self.generation, "group is stable");
         let answers: Vec<_> = self
             .members
@@ -752,9 +757,13 @@ impl Group {
             tracing::info!(group = %self.id, member = %id, "session timed out; removing member");
             self.remove_and_rebalance(&id, now_ms, config);
         }
-        if self.state != State::PreparingRebalance
-            || self.join_deadline_ms.is_none_or(|d| d > now_ms)
-        {
+        if self.join_deadline_ms.is_none_or(|d| d > now_ms) {
+            return;
+        }
+        if self.state == State::CompletingRebalance {
+            return self.expire_pending_sync(now_ms, config);
+        }
+        if self.state != State::PreparingRebalance {
             return;
         }
         match self.initial.as_mut() {
@@ -769,15 +778,32 @@ impl Group {
     }
 
     /// The earliest time [`Group::tick`] has something to do.
+    fn expire_pending_sync(&mut self, now_ms: i64, config: &GroupConfig) {
+        self.join_deadline_ms = None;
+        let unsynced: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.sync_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in unsynced {
+            tracing::info!(group = %self.id, member = %id, "no SyncGroup within the rebalance timeout; removing member");
+            self.remove_and_rebalance(&id, now_ms, config);
+        }
+    }
+
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let sessions = self
             .members
             .iter()
             .filter(|m| !m.waiting())
             .map(|m| m.session_deadline_ms);
-        let join = self
-            .join_deadline_ms
-            .filter(|_| self.state == State::PreparingRebalance);
+        let join = self.join_deadline_ms.filter(|_| {
+            matches!(
+                self.state,
+                State::PreparingRebalance | State::CompletingRebalance
+            )
+        });
         sessions
             .chain(self.pending.values().copied())
             .chain(join)

@@ -369,3 +369,27 @@ fn a_group_recorded_before_its_assignment_rebalances_when_restored() {
     assert_eq!(restored.state, State::Empty);
     assert!(restored.members.is_empty());
 }
+
+#[test]
+fn a_leader_that_never_syncs_is_removed_at_the_rebalance_timeout() {
+    let mut g = Group::new("g");
+    let leader = stable_with_one(&mut g);
+    let (other, mut other_join) = join_new(&mut g, 4000);
+    drop(g.join(params(&leader), &CONFIG, 4000));
+    assert_eq!(answer(&mut other_join).unwrap().generation, 2);
+    assert_eq!(g.state, State::CompletingRebalance);
+    let mut waiting = sync(&mut g, &other, 2, &[], 4000);
+    // The leader keeps its session alive but never sends SyncGroup.
+    for t in [10_000, 20_000, 30_000, 40_000, 50_000, 60_000] {
+        assert_eq!(g.heartbeat(&leader, None, 2, t), codes::NONE);
+        g.tick(t, &CONFIG);
+    }
+    assert!(answer(&mut waiting).is_none());
+    g.tick(4000 + 60_000, &CONFIG);
+    assert_eq!(
+        answer(&mut waiting).unwrap().error,
+        codes::REBALANCE_IN_PROGRESS
+    );
+    assert!(g.member(&leader).is_none(), "the leader was removed");
+    assert_eq!(g.state, State::PreparingRebalance);
+}
