@@ -296,3 +296,30 @@ def test_a_killed_consumer_loses_its_partitions_after_the_session_timeout(broker
         if child.poll() is None:
             child.kill()
         survivor.consumer.close()
+
+
+def test_regex_subscription_follows_matching_topics(broker):
+    prefix = f"kip848re-{uuid.uuid4().hex[:8]}"
+    group = f"{prefix}-group"
+    create_topic(broker.bootstrap, f"{prefix}-orders", 2)
+    create_topic(broker.bootstrap, f"{prefix}-payments", 3)
+    create_topic(broker.bootstrap, f"other-{prefix}", 4)
+    m = member(broker.bootstrap, group, "regex")
+    # librdkafka sends the pattern to the broker (SubscribedTopicRegex).
+    m.consumer.subscribe([f"^{prefix}-.*"])
+
+    def topics_owned() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for tp in m.consumer.assignment():
+            out[tp.topic] = out.get(tp.topic, 0) + 1
+        return out
+
+    try:
+        want = {f"{prefix}-orders": 2, f"{prefix}-payments": 3}
+        poll_until([m], lambda: topics_owned() == want, f"the topics matching {prefix}-.*")
+        # A topic created later that matches is picked up too.
+        create_topic(broker.bootstrap, f"{prefix}-refunds", 1)
+        want[f"{prefix}-refunds"] = 1
+        poll_until([m], lambda: topics_owned() == want, "the new matching topic")
+    finally:
+        m.consumer.close()
