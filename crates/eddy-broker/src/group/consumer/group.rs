@@ -299,6 +299,14 @@ impl ConsumerGroup {
             }
         }
         self.target.remove(id);
+        // A pattern nobody uses any more is forgotten: whoever subscribes to
+        // it next waits for it to be resolved again, as in Kafka.
+        let used: BTreeSet<&String> = self
+            .members
+            .values()
+            .filter_map(|m| m.topic_regex.as_ref())
+            .collect();
+        self.resolved.retain(|r| used.contains(r));
         self.bump("member removed");
     }
 

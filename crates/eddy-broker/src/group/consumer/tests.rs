@@ -457,6 +457,18 @@ fn regex_subscriptions_follow_new_topics() {
     // A new matching topic joins at once: the pattern is resolved.
     assert_eq!(b.member_epoch, 3);
     assert!(b.assignment.unwrap().contains_key(&topic_id(4)));
+    // Once its last user leaves, the pattern must be resolved anew.
+    g.heartbeat(
+        beat("m1", LEAVE_EPOCH, &Assignment::new()),
+        &t2,
+        &config(),
+        2,
+    )
+    .unwrap();
+    let mut again = join("m2", &["payments"]);
+    again.topic_regex = Some("orders-.*".into());
+    let literal_first = g.heartbeat(again, &t2, &config(), 3).unwrap();
+    assert_eq!(literal_first.assignment, Some(parts(3, &[0, 1])));
 }
 
 #[test]
