@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from kafka import KafkaAdminClient
 
 from dataset import create_topic, unique_topic
 
@@ -205,6 +206,20 @@ def test_range_assignor_gives_contiguous_ranges(broker):
         assert len(described.members) == 2
         listed = admin.list_consumer_groups().result(timeout=30)
         assert group in {g.group_id for g in listed.valid}
+        # A client that only knows DescribeGroups sees it in classic terms.
+        classic = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        try:
+            d = classic.describe_groups([group])[group]
+        finally:
+            classic.close()
+        assert (d["error"], d["group_state"], d["protocol_type"], d["protocol_data"]) == (
+            None, "Stable", "consumer", "range"), d
+        ranges = sorted(
+            sorted(p for a in m["member_assignment"]["assigned_partitions"] for p in a["partitions"])
+            for m in d["members"]
+        )
+        assert ranges == [[0, 1, 2], [3, 4, 5]], d["members"]
+        assert all(m["member_metadata"]["topics"] == [topic] for m in d["members"])
     finally:
         close_all(members)
 
