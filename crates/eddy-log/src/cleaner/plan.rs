@@ -77,6 +77,9 @@ impl Log {
         }
         let active_base = self.active().base_offset();
         let start = self.log_start_offset.max(self.segments[0].base_offset());
+        if start >= active_base {
+            return Ok(None); // Only the active segment holds data.
+        }
         let first_dirty = self.first_dirty_offset.clamp(start, active_base);
         let dirty_end = self.first_uncleanable(first_dirty, now_ms);
         let sealed = &self.segments[..self.segments.len() - 1];

@@ -116,8 +116,11 @@ impl Log {
             fs::rename(&from, &to).context("rename", &from)?;
         }
         checkpoint::sync_dir(&dir)?;
+        // The old segments stay in memory until the new one is open: if a
+        // step fails, reads go on through their open files (unlinked files
+        // stay readable) and the log, poisoned, is finished at open.
         let count = group.replaces.len();
-        for old in self.segments.drain(index..index + count) {
+        for old in &self.segments[index..index + count] {
             old.delete_files()?;
         }
         for suffix in SUFFIXES {
@@ -128,7 +131,7 @@ impl Log {
             fs::rename(&from, &to).context("rename", &from)?;
         }
         checkpoint::sync_dir(&dir)?;
-        let next_base = self.segments[index].base_offset();
+        let next_base = self.segments[index + count].base_offset();
         assert_eq!(
             next_base, group.end_offset,
             "groups end where the next segment begins"
@@ -136,7 +139,7 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         let segment = Segment::open_trusted(&dir, base, Some(next_base), interval, true)?
             .expect("a segment with a successor is always opened");
-        self.segments.insert(index, segment);
+        drop(self.segments.splice(index..index + count, [segment]));
         Ok(())
     }
 }
