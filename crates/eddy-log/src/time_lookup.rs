@@ -27,7 +27,10 @@ impl Log {
             }
             let (mut position, mut expected) = segment.time_lookup_start(ts_ms);
             if segment.base_offset() < log_start && expected < log_start {
-                let (at, header) = segment.locate(log_start)?;
+                // In a compacted segment nothing may survive past the start.
+                let Some((at, header)) = segment.seek(log_start)? else {
+                    continue;
+                };
                 if at > position {
                     (position, expected) = (at, header.base_offset);
                 }

@@ -240,3 +240,35 @@ fn leftover_swap_files_complete_the_swap_at_open() {
         check_reads_from_every_offset(&log, &expected(&written, end, |_| true));
     }
 }
+
+#[test]
+fn timestamp_lookup_and_log_start_in_a_gap_find_the_next_survivor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(5);
+    let mut written = Written::default();
+    let mut log = Log::open(dir.path(), compact_config(2048), T0_MS).unwrap();
+    append_workload(&mut log, &mut written, &mut rng, 200, 10, 10, T0_MS);
+    let stats = log
+        .clean(T0_MS + 1, &CleanerLimits::default())
+        .unwrap()
+        .expect("due");
+    let survivors = expected(&written, stats.first_dirty_after, |_| true);
+    // Record timestamps survive the rewrite (even under a delete horizon).
+    let first = &survivors[0];
+    let (offset, _ts) = log.offset_for_timestamp(0).unwrap().unwrap();
+    assert_eq!(offset, first.offset);
+    // A removed offset as the log start (DeleteRecords): reads and
+    // lookups go on from the next survivor.
+    let gap = (1..stats.first_dirty_after)
+        .find(|o| survivors.iter().all(|r| r.offset != *o) && *o > first.offset)
+        .expect("some offset was removed");
+    log.delete_records_before(gap).unwrap();
+    let after: Vec<Rec> = survivors
+        .iter()
+        .filter(|r| r.offset >= gap)
+        .cloned()
+        .collect();
+    assert_eq!(read_records(&log, 3000), after);
+    let (offset, _ts) = log.offset_for_timestamp(0).unwrap().unwrap();
+    assert_eq!(offset, after[0].offset);
+}
