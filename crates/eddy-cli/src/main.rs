@@ -5,6 +5,7 @@
 //! - `start`: run the broker.
 //! - `topic`: create, list, describe, alter and delete topics.
 //! - `group`: list, describe, reset offsets of and delete consumer groups.
+//! - `txn`: list and describe transactions, and the producers of a partition.
 //! - `produce` / `consume`: kcat-style line producer and formatting consumer.
 //! - `format`: the consumer's kcat-style format strings.
 //! - `bench`: produce and consume throughput and latency runs.
@@ -18,6 +19,7 @@ mod group;
 mod produce;
 mod start;
 mod topic;
+mod txn;
 
 use clap::{Parser, Subcommand};
 use eddy_client::{Client, ClientConfig};
@@ -39,6 +41,9 @@ enum Command {
     /// List, describe, reset offsets of and delete consumer groups.
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// List and describe transactions, and the producers of a partition.
+    #[command(subcommand)]
+    Txn(txn::TxnCommand),
     /// Produce the lines of stdin as records.
     Produce(produce::ProduceArgs),
     /// Print records of a topic.
@@ -97,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Start(args) => start::run(args),
         Command::Topic(cmd) => block_on(topic::run(cmd)),
         Command::Group(cmd) => block_on(group::run(cmd)),
+        Command::Txn(cmd) => block_on(txn::run(cmd)),
         Command::Produce(args) => block_on(produce::run(args)),
         Command::Consume(args) => block_on(consume::run(args)),
         Command::Bench(cmd) => block_on(bench::run(cmd)),

@@ -9,6 +9,7 @@
 //! - [`client`]: bootstrap, connection pool, Metadata cache; routes by partition leader.
 //! - [`admin`]: create/delete/list/describe topics, describe and alter configs.
 //! - [`group_admin`]: consumer groups: list, describe, committed offsets, reset, delete.
+//! - [`txn_admin`]: transactions: list, describe, and producers per partition.
 //! - [`offsets`]: ListOffsets (earliest, latest, by timestamp).
 //! - [`partitioner`]: murmur2 like the Java client; sticky or round-robin for unkeyed records.
 //! - `accumulator`: the producer's per-partition batches, sans-io.
@@ -62,6 +63,7 @@ pub mod offsets;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
+pub mod txn_admin;
 
 pub use admin::{
     Admin, AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, NewTopic,
@@ -78,3 +80,6 @@ pub use offsets::{ListedOffset, OffsetSpec};
 pub use partitioner::{murmur2, partition_for_key, Partitioner};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig};
 pub use record::{ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType};
+pub use txn_admin::{
+    ProducerDescription, TransactionDescription, TransactionFilter, TransactionListing,
+};
