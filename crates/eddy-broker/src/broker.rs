@@ -149,7 +149,7 @@ impl Broker {
         let headers = log
             .headers_from(log.log_start_offset())
             .map_err(|e| anyhow::anyhow!("scanning {}: {e}", dir.display()))?;
-        let producers = ProducerStates::rebuild(&headers);
+        let producers = ProducerStates::rebuild_from_log(&log, &headers);
         Ok(Arc::new(Partition::new(
             name.clone(),
             index,

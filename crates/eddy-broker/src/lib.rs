@@ -5,7 +5,10 @@
 //! - [`broker`]: the state: topics, partitions, metadata, producer ids.
 //! - [`topic`], [`partition`]: a topic's configs and partitions; a
 //!   partition's log, producer state and watermarks.
-//! - [`producer_state`]: idempotent-producer sequence checks.
+//! - [`producer_state`]: idempotent-producer sequence checks, ongoing and
+//!   aborted transactions, the last stable offset.
+//! - [`txn_markers`]: COMMIT/ABORT control batches written for the
+//!   transaction coordinator.
 //! - [`flusher`]: the dedicated fsync thread with group commit.
 //! - [`cleaner`]: the log cleaner thread (compaction of compacted topics).
 //! - [`fetch_session`]: incremental fetch sessions (KIP-227).
@@ -32,6 +35,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod server;
 pub mod topic;
+pub mod txn_markers;
 
 mod apis;
 

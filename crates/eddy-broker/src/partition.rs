@@ -1,4 +1,5 @@
-//! One partition: its log, idempotent-producer state and watermarks.
+//! One partition: its log, producer and transaction state, and the
+//! watermarks (log start, high watermark, last stable offset, log end).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +32,9 @@ pub struct Partition {
     high_watermark: AtomicI64,
     log_start: AtomicI64,
     log_end: AtomicI64,
+    /// First offset of the oldest ongoing transaction (`i64::MAX`: none);
+    /// the last stable offset is the high watermark capped by it.
+    first_unstable: AtomicI64,
     /// Set when a storage error poisoned this partition's log.
     failed: AtomicBool,
 }
@@ -46,6 +50,7 @@ impl Partition {
     ) -> Partition {
         let end = log.log_end_offset();
         let start = log.log_start_offset();
+        let first_unstable = producers.first_unstable_offset(end).unwrap_or(i64::MAX);
         // Everything recovered from disk is treated as durable: it survived.
         Partition {
             topic,
@@ -60,6 +65,7 @@ impl Partition {
             high_watermark: AtomicI64::new(end),
             log_start: AtomicI64::new(start),
             log_end: AtomicI64::new(end),
+            first_unstable: AtomicI64::new(first_unstable),
             failed: AtomicBool::new(false),
         }
     }
@@ -104,6 +110,14 @@ impl Partition {
         self.log_end.load(Ordering::Acquire)
     }
 
+    /// The last stable offset: consumers reading committed data see
+    /// nothing at or past it. It is the high watermark unless an ongoing
+    /// transaction started below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        hw.min(self.first_unstable.load(Ordering::Acquire))
+    }
+
     pub fn is_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
@@ -114,6 +128,13 @@ impl Partition {
 
     /// Refreshes the cached offsets after a change made under the lock.
     pub fn publish(&self, state: &PartitionState) {
+        // Before the high watermark moves, so that a reader never pairs the
+        // new watermark with a bound that misses a transaction just begun.
+        let first_unstable = state
+            .producers
+            .first_unstable_offset(self.high_watermark())
+            .unwrap_or(i64::MAX);
+        self.first_unstable.store(first_unstable, Ordering::Release);
         self.log_start
             .store(state.log.log_start_offset(), Ordering::Release);
         self.log_end
@@ -130,5 +151,12 @@ impl Partition {
             self.high_watermark
                 .store(state.log.log_end_offset(), Ordering::Release);
         }
+        // After the high watermark: a marker the new watermark covers no
+        // longer holds the LSO back.
+        let first_unstable = state
+            .producers
+            .first_unstable_offset(self.high_watermark())
+            .unwrap_or(i64::MAX);
+        self.first_unstable.store(first_unstable, Ordering::Release);
     }
 }

@@ -26,7 +26,9 @@ use thiserror::Error;
 
 use crate::compression;
 
+mod control;
 mod records;
+pub use control::*;
 pub use records::*;
 
 /// Size of the fixed v2 batch header.

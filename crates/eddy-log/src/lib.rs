@@ -20,6 +20,7 @@
 //! - `retention`: time/size retention, DeleteRecords, truncation.
 //! - `flush`: group commit — [`FlushJob`]s run fsyncs outside the lock.
 //! - `checkpoint`: the small atomically replaced files beside the segments.
+//! - [`txn_index`]: aborted transactions (for `read_committed` fetches).
 //! - [`cleaner`]: log compaction (`cleanup.policy=compact`), copy and swap.
 //!
 //! # On disk
@@ -82,6 +83,7 @@ mod retention;
 mod scan;
 mod segment;
 mod time_lookup;
+pub mod txn_index;
 
 pub use config::{DirtyRatio, LogConfig};
 pub use error::LogError;
