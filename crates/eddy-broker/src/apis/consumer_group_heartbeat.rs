@@ -102,15 +102,19 @@ pub fn consumer_config(broker: &Broker) -> ConsumerConfig {
     if assignors.is_empty() {
         assignors = assignor::NAMES.to_vec();
     }
+    let heartbeat_interval_ms = c
+        .i64("group.consumer.heartbeat.interval.ms")
+        .clamp(1, i64::from(i32::MAX)) as i32;
     ConsumerConfig {
         session_timeout_ms: c
             .i64("group.consumer.session.timeout.ms")
             .clamp(1, i64::from(i32::MAX)) as i32,
-        heartbeat_interval_ms: c
-            .i64("group.consumer.heartbeat.interval.ms")
-            .clamp(1, i64::from(i32::MAX)) as i32,
+        heartbeat_interval_ms,
         max_size: c.i64("group.consumer.max.size").max(1) as usize,
         assignors,
+        // Members from before a restart heartbeat within an interval and
+        // learn they are unknown; the second interval is slack.
+        startup_grace_ms: 2 * i64::from(heartbeat_interval_ms),
     }
 }
 

@@ -54,10 +54,11 @@ impl GroupCoordinator {
                 format!("Group {} is not a consumer group.", hb.group_id),
             ));
         }
+        let stored = groups.contains_key(&hb.group_id);
         let out = self
             .inner
             .consumer()
-            .heartbeat(hb, topics, config, now_ms());
+            .heartbeat_stored(hb, topics, config, now_ms(), stored);
         drop(groups);
         self.wake.notify_one();
         out

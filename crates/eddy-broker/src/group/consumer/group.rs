@@ -108,6 +108,7 @@ impl ConsumerGroup {
         topics: &Topics,
         config: &ConsumerConfig,
         now_ms: i64,
+        grace: bool,
     ) -> Result<HeartbeatAnswer, Refused> {
         if hb.member_epoch == LEAVE_EPOCH || hb.member_epoch == LEAVE_STATIC_EPOCH {
             return self.leave(&hb, now_ms, config);
@@ -129,7 +130,7 @@ impl ConsumerGroup {
         self.changed |= update_subscription(m, &hb);
         self.refresh_target(topics, config);
         let before = self.members[&id].assigned.clone();
-        self.reconcile_member(&id, hb.owned.as_ref(), now_ms);
+        self.reconcile_member(&id, hb.owned.as_ref(), now_ms, grace);
         self.resolve_patterns();
         let m = &self.members[&id];
         let changed = m.assigned != before;
@@ -409,11 +410,16 @@ impl ConsumerGroup {
             .unwrap_or(assignor::NAMES[0])
     }
 
-    fn reconcile_member(&mut self, id: &str, owned: Option<&Assignment>, now_ms: i64) {
+    /// One reconciliation step of member `id`; in the startup `grace`, every
+    /// partition it does not hold counts as held by someone else.
+    fn reconcile_member(&mut self, id: &str, owned: Option<&Assignment>, now_ms: i64, grace: bool) {
         let empty = Assignment::new();
         let target_assignment = self.target.get(id).unwrap_or(&empty);
         let holders = &self.holders;
-        let held_by_other = |t: Uuid, p: i32| holders.get(&(t, p)).is_some_and(|h| h != id);
+        let held_by_other = |t: Uuid, p: i32| match holders.get(&(t, p)) {
+            Some(h) => h != id,
+            None => grace,
+        };
         let target = Target {
             epoch: self.assignment_epoch,
             assignment: target_assignment,

@@ -85,6 +85,12 @@ pub struct ConsumerConfig {
     pub max_size: usize,
     /// `group.consumer.assignors`, canonical names, the default first.
     pub assignors: Vec<&'static str>,
+    /// For this long after the coordinator starts serving, no partition is
+    /// handed out: membership is not persisted, so members from before a
+    /// restart are unknown to it and may still be consuming until their
+    /// next heartbeat tells them (UNKNOWN_MEMBER_ID). Two heartbeat
+    /// intervals in the broker; 0 in tests of the state machine.
+    pub startup_grace_ms: i64,
 }
 
 impl Default for ConsumerConfig {
@@ -94,6 +100,7 @@ impl Default for ConsumerConfig {
             heartbeat_interval_ms: 5_000,
             max_size: 10_000,
             assignors: assignor::NAMES.to_vec(),
+            startup_grace_ms: 10_000,
         }
     }
 }
@@ -228,6 +235,8 @@ fn validate_join(hb: &Heartbeat) -> Result<(), Refused> {
 #[derive(Default)]
 pub struct ConsumerGroups {
     pub groups: BTreeMap<String, ConsumerGroup>,
+    /// The first time seen (heartbeat or tick): when serving began.
+    serving_since_ms: Option<i64>,
 }
 
 impl ConsumerGroups {
@@ -239,6 +248,20 @@ impl ConsumerGroups {
         topics: &Topics,
         config: &ConsumerConfig,
         now_ms: i64,
+    ) -> Result<HeartbeatAnswer, Refused> {
+        self.heartbeat_stored(hb, topics, config, now_ms, true)
+    }
+
+    /// [`Self::heartbeat`], saying whether the group has stored state
+    /// (committed offsets) that may predate a restart: only such a group can
+    /// have members from before, so only it waits out the startup grace.
+    pub fn heartbeat_stored(
+        &mut self,
+        hb: Heartbeat,
+        topics: &Topics,
+        config: &ConsumerConfig,
+        now_ms: i64,
+        stored: bool,
     ) -> Result<HeartbeatAnswer, Refused> {
         let leaving = hb.member_epoch < 0;
         if leaving && !self.groups.contains_key(&hb.group_id) {
@@ -254,7 +277,9 @@ impl ConsumerGroups {
             .groups
             .entry(hb.group_id.clone())
             .or_insert_with(|| ConsumerGroup::new(&hb.group_id));
-        let out = group.heartbeat(hb, topics, config, now_ms);
+        let since = *self.serving_since_ms.get_or_insert(now_ms);
+        let grace = stored && now_ms < since.saturating_add(config.startup_grace_ms);
+        let out = group.heartbeat(hb, topics, config, now_ms, grace);
         if group.members.is_empty() && group.group_epoch == 0 {
             // A join that failed left nothing worth keeping.
             let id = group.id.clone();
@@ -265,6 +290,7 @@ impl ConsumerGroups {
 
     /// Removes members whose session or revocation deadline has passed.
     pub fn tick(&mut self, now_ms: i64) {
+        self.serving_since_ms.get_or_insert(now_ms);
         for g in self.groups.values_mut() {
             g.tick(now_ms);
         }

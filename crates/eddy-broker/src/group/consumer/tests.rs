@@ -35,6 +35,7 @@ fn config() -> ConsumerConfig {
         heartbeat_interval_ms: 1000,
         max_size: 10,
         assignors: assignor::NAMES.to_vec(),
+        startup_grace_ms: 0,
     }
 }
 
@@ -829,4 +830,40 @@ mod coordinator {
         assert!(g.list_consumer().is_empty());
         assert_eq!(g.list().len(), 1);
     }
+}
+
+#[test]
+fn after_a_restart_stored_groups_hand_out_nothing_during_the_grace() {
+    let t = topics(&[("a", 1, 2)]);
+    let mut c = config();
+    c.startup_grace_ms = 1000;
+    let mut g = ConsumerGroups::default();
+    g.tick(0);
+    // A group with committed offsets may have members from before the
+    // restart still consuming: nothing is handed out yet.
+    let early = g
+        .heartbeat_stored(join("m1", &["a"]), &t, &c, 500, true)
+        .unwrap();
+    assert_eq!(early.assignment, Some(Assignment::new()));
+    assert_eq!(
+        g.groups["g"].members["m1"].state,
+        MemberState::UnreleasedPartitions
+    );
+    let later = g
+        .heartbeat_stored(
+            beat("m1", early.member_epoch, &Assignment::new()),
+            &t,
+            &c,
+            1000,
+            true,
+        )
+        .unwrap();
+    assert_eq!(later.assignment, Some(parts(1, &[0, 1])));
+    // A group with nothing stored cannot have such members.
+    let mut fresh = ConsumerGroups::default();
+    fresh.tick(0);
+    let j = fresh
+        .heartbeat_stored(join("m1", &["a"]), &t, &c, 1, false)
+        .unwrap();
+    assert_eq!(j.assignment, Some(parts(1, &[0, 1])));
 }
