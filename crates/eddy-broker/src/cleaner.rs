@@ -234,13 +234,8 @@ pub fn clean_partition(broker: &Broker, partition: &Partition, limits: &CleanerL
         Ok(cleaned) => cleaned,
         Err(e) => return failed(broker, partition, &e),
     };
-    let mut state = partition.lock();
-    let installed = state.log.install_cleaned(cleaned);
-    let size_bytes = state.log.size_bytes();
-    if state.log.is_poisoned() {
-        partition.mark_failed();
-    }
-    drop(state);
+    let installed = install(partition, cleaned);
+    let size_bytes = partition.lock().log.size_bytes();
     match installed {
         Ok(stats) => {
             let elapsed = started.elapsed();
@@ -251,6 +246,26 @@ pub fn clean_partition(broker: &Broker, partition: &Partition, limits: &CleanerL
             true
         }
         Err(e) => failed(broker, partition, &e),
+    }
+}
+
+/// Swaps the cleaned groups in one at a time, taking the partition lock
+/// for each swap only, so produce and fetch interleave with a long pass.
+fn install(
+    partition: &Partition,
+    mut cleaned: eddy_log::cleaner::Cleaned,
+) -> Result<CleanStats, eddy_log::LogError> {
+    loop {
+        let mut state = partition.lock();
+        let more = state.log.install_next_group(&mut cleaned);
+        if state.log.is_poisoned() {
+            partition.mark_failed();
+        }
+        match more {
+            Ok(true) => {}
+            Ok(false) => return Ok(state.log.finish_install(cleaned)),
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -22,7 +22,8 @@
 //!    all fit), then every segment from the log start up to the end of the
 //!    map is rewritten, in groups that fit `segment.bytes`, as
 //!    `<base>.log.cleaned` (+ `.index.cleaned`, `.timeindex.cleaned`), fsynced.
-//! 3. [`Log::install_cleaned`] (under the lock, short): per group, the
+//! 3. [`Log::install_next_group`] (under the lock, short, one group at a
+//!    time; [`Log::install_cleaned`] does all): per group, the
 //!    cleaner checkpoint moves first, then `.cleaned` → `.swap`, the old
 //!    segments go, `.swap` → final names. A group whose segments changed
 //!    meanwhile (retention, truncation) is dropped, not installed.
@@ -188,12 +189,7 @@ impl CleanPlan {
                 }
             }
         }
-        Ok(Cleaned {
-            first_dirty_before: self.first_dirty,
-            first_dirty_after: map_end,
-            map_keys: map.len(),
-            groups,
-        })
+        Ok(Cleaned::new(self.first_dirty, map_end, map.len(), groups))
     }
 }
 

@@ -100,7 +100,16 @@ fn reads_stay_consistent_while_the_cleaner_runs() {
         building.store(true, Ordering::Release);
         let cleaned = plan.build(&CleanerLimits::default()).unwrap();
         building.store(false, Ordering::Release);
-        let stats = shared.lock().unwrap().log.install_cleaned(cleaned).unwrap();
+        // One lock per swapped group, as the broker does.
+        let mut cleaned = cleaned;
+        while shared
+            .lock()
+            .unwrap()
+            .log
+            .install_next_group(&mut cleaned)
+            .unwrap()
+        {}
+        let stats = shared.lock().unwrap().log.finish_install(cleaned);
         assert!(stats.first_dirty_after > end, "pass {pass}: {stats:?}");
         end = stats.first_dirty_after;
         append_more(&shared, &mut rng, &mut written, 500);

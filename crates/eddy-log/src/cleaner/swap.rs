@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::write::{staged_path, CleanedGroup};
+use super::write::{min_some, staged_path, CleanedGroup};
 use super::{CleanStats, CHECKPOINT, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::checkpoint::{self, remove_if_present};
 use crate::error::{IoContext, LogError};
@@ -25,15 +25,39 @@ use crate::segment::{self, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX}
 const SUFFIXES: [&str; 3] = [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX];
 
 /// The output of [`super::CleanPlan::build`]: cleaned groups waiting in
-/// `.cleaned` files.
+/// `.cleaned` files, installed one by one.
 pub struct Cleaned {
-    pub(crate) first_dirty_before: i64,
     pub(crate) first_dirty_after: i64,
-    pub(crate) map_keys: usize,
+    /// Next group to install last (popped).
     pub(crate) groups: Vec<CleanedGroup>,
+    pub(crate) stats: CleanStats,
+    /// Earliest delete horizon among the installed groups' tombstones.
+    pub(crate) tombstones_due_ms: Option<i64>,
+    pub(crate) aborted: bool,
 }
 
 impl Cleaned {
+    pub(crate) fn new(
+        first_dirty_before: i64,
+        first_dirty_after: i64,
+        map_keys: usize,
+        mut groups: Vec<CleanedGroup>,
+    ) -> Cleaned {
+        groups.reverse();
+        Cleaned {
+            first_dirty_after,
+            groups,
+            stats: CleanStats {
+                first_dirty_before,
+                first_dirty_after: first_dirty_before,
+                map_keys,
+                ..CleanStats::default()
+            },
+            tombstones_due_ms: None,
+            aborted: false,
+        }
+    }
+
     /// The offset the pass's map reached: the new checkpoint once every
     /// group is installed.
     pub fn first_dirty_after(&self) -> i64 {
@@ -42,42 +66,57 @@ impl Cleaned {
 }
 
 impl Log {
-    /// Phase 3: swaps the cleaned groups in, oldest first. A group whose
-    /// segments are no longer those it was built from (retention or
-    /// truncation ran meanwhile) is discarded with every later one. A
-    /// failure midway poisons the log: what is on disk is then unknown
-    /// until open finishes the swap.
-    pub fn install_cleaned(&mut self, cleaned: Cleaned) -> Result<CleanStats, LogError> {
-        let mut stats = CleanStats {
-            first_dirty_before: cleaned.first_dirty_before,
-            first_dirty_after: self.first_dirty_offset,
-            map_keys: cleaned.map_keys,
-            ..CleanStats::default()
+    /// Phase 3: swaps every cleaned group in, oldest first; see
+    /// [`Log::install_next_group`]. The broker installs group by group
+    /// instead, releasing the lock in between.
+    pub fn install_cleaned(&mut self, mut cleaned: Cleaned) -> Result<CleanStats, LogError> {
+        while self.install_next_group(&mut cleaned)? {}
+        Ok(self.finish_install(cleaned))
+    }
+
+    /// Swaps the next group in (a short critical section: renames,
+    /// unlinks, a checkpoint write and directory fsyncs). Returns whether
+    /// groups remain. A group whose segments are no longer those it was
+    /// built from (retention or truncation ran meanwhile) is discarded
+    /// with every later one. A failure midway poisons the log: what is on
+    /// disk is then unknown until open finishes the swap.
+    pub fn install_next_group(&mut self, cleaned: &mut Cleaned) -> Result<bool, LogError> {
+        let Some(group) = cleaned.groups.pop() else {
+            return Ok(false);
         };
-        let mut due: Option<i64> = None;
-        let mut groups = cleaned.groups.into_iter();
-        while let Some(group) = groups.next() {
-            let Some(index) = self.matching_segments(&group) else {
-                tracing::info!(dir = %self.dir.display(), base = group.base_offset, "log changed during cleaning; dropping the rest of the pass");
-                discard(&self.dir, &[group]);
-                discard(&self.dir, &groups.collect::<Vec<_>>());
-                break;
-            };
-            let checkpoint = self
-                .first_dirty_offset
-                .max(group.end_offset.min(cleaned.first_dirty_after));
-            let swapped = self.swap_group(index, &group, checkpoint);
-            self.poison_on_error(swapped)?;
-            stats.add(&group.stats);
-            due = match (due, group.tombstones_due_ms) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            stats.first_dirty_after = self.first_dirty_offset;
+        let Some(index) = self.matching_segments(&group) else {
+            tracing::info!(dir = %self.dir.display(), base = group.base_offset, "log changed during cleaning; dropping the rest of the pass");
+            discard(&self.dir, &[group]);
+            discard(&self.dir, &std::mem::take(&mut cleaned.groups));
+            cleaned.aborted = true;
+            return Ok(false);
+        };
+        let checkpoint = self
+            .first_dirty_offset
+            .max(group.end_offset.min(cleaned.first_dirty_after));
+        let swapped = self.swap_group(index, &group, checkpoint);
+        if swapped.is_err() {
+            discard(&self.dir, &std::mem::take(&mut cleaned.groups));
+            cleaned.aborted = true;
         }
+        self.poison_on_error(swapped)?;
+        cleaned.stats.add(&group.stats);
+        cleaned.tombstones_due_ms = min_some(cleaned.tombstones_due_ms, group.tombstones_due_ms);
+        cleaned.stats.first_dirty_after = self.first_dirty_offset;
+        Ok(!cleaned.groups.is_empty())
+    }
+
+    /// Ends a pass: remembers when kept tombstones come due; the stats.
+    pub fn finish_install(&mut self, cleaned: Cleaned) -> CleanStats {
+        let due = if cleaned.aborted {
+            // Groups not installed keep the horizons of the previous pass.
+            min_some(self.cleaner.tombstones_due_ms, cleaned.tombstones_due_ms)
+        } else {
+            cleaned.tombstones_due_ms
+        };
         self.cleaner.tombstones_due_ms = due;
-        tracing::info!(dir = %self.dir.display(), ?stats, "cleaned log");
-        Ok(stats)
+        tracing::info!(dir = %self.dir.display(), stats = ?cleaned.stats, "cleaned log");
+        cleaned.stats
     }
 
     /// Index of the group's first segment if the log still holds exactly

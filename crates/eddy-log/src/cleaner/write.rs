@@ -126,7 +126,7 @@ fn horizon_of(bytes: &[u8]) -> Option<i64> {
     (header.attributes & super::filter::DELETE_HORIZON_FLAG != 0).then_some(header.base_timestamp)
 }
 
-fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+pub(crate) fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
