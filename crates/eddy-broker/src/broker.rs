@@ -59,6 +59,8 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// The log cleaner's counters (the thread itself is started by `run`).
     pub cleaner: crate::cleaner::CleanerMetrics,
+    /// The transaction coordinator (`__transaction_state`).
+    pub txns: crate::txn::TxnCoordinator,
 }
 
 impl DuePartitions for Broker {
@@ -104,6 +106,7 @@ impl Broker {
                 .max(1),
             ..GroupConfig::default()
         };
+        let txn_config = crate::txn::TxnConfig::from_broker(&config);
         let broker = Arc::new_cyclic(|weak: &std::sync::Weak<Broker>| {
             let due: std::sync::Weak<dyn DuePartitions> = weak.clone();
             let group_log: std::sync::Weak<dyn GroupLog> = weak.clone();
@@ -122,6 +125,7 @@ impl Broker {
                 fetch_sessions: FetchSessions::new(fetch_slots),
                 groups: GroupCoordinator::with_log(group_config, Some(group_log)),
                 cleaner: Default::default(),
+                txns: crate::txn::TxnCoordinator::new(txn_config, weak.clone()),
             }
         });
         for t in topics_meta {
@@ -129,6 +133,7 @@ impl Broker {
         }
         broker.remove_deleted_dirs();
         broker.load_groups();
+        broker.load_txns();
         Ok(broker)
     }
 

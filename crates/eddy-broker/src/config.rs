@@ -171,6 +171,15 @@ pub const BROKER_DEFS: &[Def] = &[
     def("offsets.retention.check.interval.ms", "600000", Kind::Int),
     def("transaction.state.log.replication.factor", "1", Kind::Int),
     def("transaction.state.log.min.isr", "1", Kind::Int),
+    // The transaction coordinator; see docs/configuration.md.
+    def("transaction.state.log.num.partitions", "50", Kind::Int),
+    def("transaction.max.timeout.ms", "900000", Kind::Int),
+    def(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+        Kind::Int,
+    ),
+    def("transactional.id.expiration.ms", "604800000", Kind::Int),
     def("group.initial.rebalance.delay.ms", "3000", Kind::Int),
     // The consumer group protocol (KIP-848).
     def("group.consumer.session.timeout.ms", "45000", Kind::Int),

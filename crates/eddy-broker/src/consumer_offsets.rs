@@ -87,7 +87,7 @@ fn append_failed(partition: &Partition, e: &LogError) -> i16 {
 
 impl Broker {
     /// `__consumer_offsets`, created on first use.
-    fn offsets_topic(&self) -> Result<Arc<Topic>, i16> {
+    pub(crate) fn offsets_topic(&self) -> Result<Arc<Topic>, i16> {
         if let Some(t) = self.topic(TOPIC) {
             return Ok(t);
         }
@@ -144,7 +144,11 @@ impl Broker {
                     break;
                 };
                 offset = header.next_offset();
-                if !header.is_control() {
+                if header.is_control() || header.is_transactional() {
+                    // Transactional offsets wait for their marker
+                    // (group/txn_offsets.rs).
+                    loaded += self.load_txn_batch(&header, b);
+                } else {
                     loaded += self.load_batch(partition.index, b);
                 }
             }
@@ -158,6 +162,19 @@ impl Broker {
             }
         }
         loaded
+    }
+
+    fn load_txn_batch(&self, header: &BatchHeader, b: &[u8]) -> usize {
+        let Ok(decoded) = batch::decode_records(b) else {
+            return 0;
+        };
+        if header.is_control() {
+            self.groups.replay_txn_marker(header.producer_id, &decoded);
+            return 0;
+        }
+        let n = decoded.len();
+        self.groups.replay_txn_batch(header.producer_id, decoded);
+        n
     }
 
     fn load_batch(&self, index: i32, b: &[u8]) -> usize {

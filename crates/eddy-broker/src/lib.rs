@@ -7,6 +7,7 @@
 //!   partition's log, producer state and watermarks.
 //! - [`producer_state`]: idempotent-producer sequence checks, ongoing and
 //!   aborted transactions, the last stable offset.
+//! - [`txn`]: the transaction coordinator and `__transaction_state`.
 //! - [`txn_markers`]: COMMIT/ABORT control batches written for the
 //!   transaction coordinator.
 //! - [`flusher`]: the dedicated fsync thread with group commit.
@@ -35,6 +36,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod server;
 pub mod topic;
+pub mod txn;
 pub mod txn_markers;
 
 mod apis;

@@ -14,6 +14,8 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod api_versions;
 mod consumer_group_describe;
@@ -27,6 +29,8 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_topic_partitions;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -35,6 +39,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -42,6 +47,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 pub(crate) mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 /// The answer to a request: `None` for acks=0 produce, which gets none.
 pub type Reply = Pin<Box<dyn Future<Output = Option<ResponseKind>> + Send>>;
@@ -98,8 +104,16 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
         RequestKind::DescribeTopicPartitions(r) => ready(ResponseKind::DescribeTopicPartitions(
             describe_topic_partitions::handle(broker, r),
         )),
-        RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
-            init_producer_id::handle(broker, r),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(broker, r, version),
+        RequestKind::AddPartitionsToTxn(r) => add_partitions_to_txn::handle(broker, r, version),
+        RequestKind::AddOffsetsToTxn(r) => add_offsets_to_txn::handle(broker, r, version),
+        RequestKind::EndTxn(r) => end_txn::handle(broker, r, version),
+        RequestKind::TxnOffsetCommit(r) => txn_offset_commit::handle(broker, r, version),
+        RequestKind::DescribeTransactions(r) => ready(ResponseKind::DescribeTransactions(
+            describe_transactions::handle(broker, r),
+        )),
+        RequestKind::ListTransactions(r) => ready(ResponseKind::ListTransactions(
+            list_transactions::handle(broker, r, version),
         )),
         RequestKind::JoinGroup(r) => {
             let client_id = request

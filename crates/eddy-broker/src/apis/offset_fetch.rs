@@ -63,7 +63,11 @@ pub fn handle(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16) -> Of
                     .with_topics(topics)
             })
             .collect();
-        return OffsetFetchResponse::default().with_groups(groups);
+        let mut out = OffsetFetchResponse::default().with_groups(groups);
+        if req.require_stable {
+            mark_unstable(broker, &mut out, "");
+        }
+        return out;
     }
     let wanted = req.topics.as_ref().map(|ts| {
         ts.iter()
@@ -95,6 +99,9 @@ pub fn handle(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16) -> Of
         })
         .collect();
     let mut out = OffsetFetchResponse::default().with_topics(topics);
+    if version >= 7 && req.require_stable {
+        mark_unstable(broker, &mut out, &req.group_id);
+    }
     if version >= 2 {
         out.error_code = error;
     }
@@ -120,4 +127,28 @@ fn lookup(broker: &Broker, group_id: &str, wanted: Option<&[(String, i32)]>) -> 
         }
     }
     (codes::NONE, by_topic)
+}
+
+/// KIP-447: with require_stable, a partition whose offset a transaction
+/// has pending answers UNSTABLE_OFFSET_COMMIT (the consumer retries).
+fn mark_unstable(broker: &Broker, out: &mut OffsetFetchResponse, legacy_group: &str) {
+    const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+    for t in out.topics.iter_mut() {
+        for p in t.partitions.iter_mut() {
+            if broker.groups.has_pending_txn_offset(legacy_group, &t.name, p.partition_index) {
+                p.error_code = UNSTABLE_OFFSET_COMMIT;
+                p.committed_offset = -1;
+            }
+        }
+    }
+    for g in out.groups.iter_mut() {
+        for t in g.topics.iter_mut() {
+            for p in t.partitions.iter_mut() {
+                if broker.groups.has_pending_txn_offset(&g.group_id, &t.name, p.partition_index) {
+                    p.error_code = UNSTABLE_OFFSET_COMMIT;
+                    p.committed_offset = -1;
+                }
+            }
+        }
+    }
 }

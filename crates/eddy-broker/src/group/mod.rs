@@ -25,6 +25,7 @@ pub mod member;
 pub mod offsets;
 pub mod records;
 pub mod state;
+pub mod txn_offsets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,6 +116,8 @@ pub struct GroupCoordinator {
     /// Wakes the timer task when a deadline may have moved earlier.
     wake: Arc<Notify>,
     timer_started: AtomicBool,
+    /// Offsets of open transactions (TxnOffsetCommit), until their marker.
+    pending_txn: txn_offsets::PendingTxnOffsets,
 }
 
 /// One partition of an OffsetCommit.
@@ -173,6 +176,7 @@ impl GroupCoordinator {
             }),
             wake: Arc::new(Notify::new()),
             timer_started: AtomicBool::new(false),
+            pending_txn: Default::default(),
         }
     }
 
