@@ -338,3 +338,36 @@ def test_regex_subscription_follows_matching_topics(broker):
         poll_until([m], lambda: topics_owned() == want, "the new matching topic")
     finally:
         m.consumer.close()
+
+
+@pytest.mark.durable
+@pytest.mark.broker_settings(BROKER_SETTINGS)
+def test_consumers_rejoin_after_a_broker_restart(fresh_broker):
+    """Membership is not persisted: after a restart the members are unknown,
+    rejoin and are assigned anew, and consumption goes on from the commits.
+    No partition is given out until the members from before the restart have
+    heard that they are unknown (the coordinator's startup grace)."""
+    topic = unique_topic("kip848-restart")
+    group = f"kip848-restart-{uuid.uuid4().hex[:8]}"
+    create_topic(fresh_broker.bootstrap, topic, PARTITIONS)
+    first_batch = produce(fresh_broker.bootstrap, topic, per_partition=10)
+    members = [member(fresh_broker.bootstrap, group, f"c{i}") for i in range(2)]
+    for m in members:
+        subscribe(m, topic)
+    try:
+        poll_until(members, lambda: sum(len(m.seen) for m in members) >= first_batch, "the first batch")
+        for m in members:
+            m.consumer.commit(asynchronous=False)
+        fresh_broker.kill9()
+        fresh_broker.start()
+        more = produce(fresh_broker.bootstrap, topic, per_partition=10, tag="after-")
+        poll_until(
+            members,
+            lambda: sum(len(m.seen) for m in members) >= first_batch + more,
+            "the records produced after the restart",
+        )
+        poll_until(members, balanced(members, PARTITIONS // 2), "a balanced group again")
+        assert_each_record_once(members, first_batch + more)
+        assert_no_shared_partition(members)
+    finally:
+        close_all(members)
