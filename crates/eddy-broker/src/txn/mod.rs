@@ -18,6 +18,8 @@
 
 mod log;
 pub mod records;
+#[cfg(test)]
+mod recovery_tests;
 pub mod state;
 mod timer;
 
