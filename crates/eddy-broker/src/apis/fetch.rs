@@ -1,5 +1,10 @@
 //! Fetch: long poll honouring max_wait_ms, min_bytes, max_bytes and
 //! partition_max_bytes, with incremental fetch sessions.
+//!
+//! `isolation_level=1` (read_committed) reads only up to the last stable
+//! offset and lists the aborted transactions that overlap the returned
+//! range, so the consumer can drop their batches; control batches are
+//! returned as stored (consumers skip them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,9 +13,9 @@ use eddy_log::LogError;
 use eddy_protocol::codes;
 use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::fetch_response::{
-    FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{ResponseKind, TopicName};
+use kafka_protocol::messages::{ProducerId, ResponseKind, TopicName};
 
 use super::Reply;
 use crate::broker::Broker;
@@ -18,6 +23,8 @@ use crate::fetch_session::{Heard, Key, Plan, Wanted};
 
 /// Bound on one long poll, whatever the client asks.
 const MAX_WAIT_MS_MAX: i64 = 60_000;
+/// `isolation_level` of a read_committed consumer.
+const READ_COMMITTED: i8 = 1;
 
 pub fn handle(broker: Arc<Broker>, req: FetchRequest, version: i16) -> Reply {
     Box::pin(async move { Some(ResponseKind::Fetch(fetch(&broker, req, version).await)) })
@@ -148,7 +155,7 @@ fn read_one(
     isolation_level: i8,
 ) -> PartitionData {
     let mut data = PartitionData::default().with_partition_index(key.partition);
-    if isolation_level == 1 {
+    if isolation_level == READ_COMMITTED {
         data.aborted_transactions = Some(Vec::new());
     } else {
         data.aborted_transactions = None;
@@ -168,19 +175,48 @@ fn read_one(
         data.high_watermark = -1;
         return data;
     }
+    // The LSO first: it is bounded by the high watermark read after it,
+    // and the watermarks only grow, so the pair stays consistent.
+    let lso = partition.last_stable_offset();
     let hw = partition.high_watermark();
     data.high_watermark = hw;
-    data.last_stable_offset = hw;
+    data.last_stable_offset = lso.min(hw);
     data.log_start_offset = partition.log_start_offset();
+    let committed = isolation_level == READ_COMMITTED;
+    let max_offset = if committed {
+        data.last_stable_offset
+    } else {
+        hw
+    };
     let limit = (wanted.partition_max_bytes.max(0) as usize).min(budget);
-    if wanted.fetch_offset == hw || (limit == 0 && !first) {
+    if wanted.fetch_offset == max_offset || (limit == 0 && !first) {
         data.records = Some(Default::default());
         return data;
     }
     let state = partition.lock();
-    match state.log.read(wanted.fetch_offset, limit, hw, first) {
+    match state
+        .log
+        .read(wanted.fetch_offset, limit, max_offset, first)
+    {
         Ok(r) => {
             data.log_start_offset = r.log_start_offset;
+            if committed {
+                let upper = records_end(&r.records).unwrap_or(wanted.fetch_offset);
+                let aborted = state
+                    .producers
+                    .aborted()
+                    .aborted_transactions(wanted.fetch_offset, upper);
+                data.aborted_transactions = Some(
+                    aborted
+                        .into_iter()
+                        .map(|(pid, first_offset)| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(pid))
+                                .with_first_offset(first_offset)
+                        })
+                        .collect(),
+                );
+            }
             data.records = Some(r.records);
         }
         Err(LogError::OffsetOutOfRange { .. }) => {
@@ -194,6 +230,15 @@ fn read_one(
         }
     }
     data
+}
+
+/// Offset after the last batch of a read (headers only), `None` if empty.
+fn records_end(records: &[u8]) -> Option<i64> {
+    eddy_log::batch::split(records)
+        .filter_map(|b| b.ok())
+        .filter_map(|b| eddy_log::batch::BatchHeader::parse(b).ok())
+        .last()
+        .map(|h| h.next_offset())
 }
 
 fn respond(

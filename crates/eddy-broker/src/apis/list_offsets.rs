@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest
-//! local (-4, the same here) and by timestamp.
+//! local (-4, the same here) and by timestamp. With isolation_level=1
+//! (read_committed) nothing at or past the last stable offset is listed.
 
 use std::sync::Arc;
 
@@ -39,8 +40,13 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Li
                         r.error_code = codes::UNKNOWN_LEADER_EPOCH;
                         return r;
                     }
-                    // No transactions yet: the last stable offset is the high watermark.
-                    let hw = partition.high_watermark();
+                    // read_committed consumers (isolation level 1) see the
+                    // log end as the last stable offset, as in Kafka.
+                    let hw = if req.isolation_level == 1 {
+                        partition.last_stable_offset()
+                    } else {
+                        partition.high_watermark()
+                    };
                     let found = match p.timestamp {
                         LATEST => Ok(Some((hw, -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((partition.log_start_offset(), -1))),

@@ -1,6 +1,13 @@
 //! Produce: validate, check idempotent sequences, append, and (in the
 //! durable mode) wait for the flusher before acknowledging.
+//!
+//! Transactional batches come in a request that names its
+//! `transactional_id`; the coordinator checks the producer's id and epoch
+//! and that the partitions are in its open transaction (Produce v12+,
+//! Transactions V2: adds them) before anything is appended. Clients never
+//! write control batches: markers come from the coordinator only.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +32,9 @@ use crate::producer_state::Check;
 
 /// Leader epoch stamped into stored batches: one node, one epoch.
 pub const LEADER_EPOCH: i32 = 0;
+/// From this Produce version on, a transactional produce adds its
+/// partitions to the transaction itself (KIP-890 part 2, Transactions V2).
+const IMPLICIT_ADD_VERSION_MIN: i16 = 12;
 
 /// What one partition's append produced, before any fsync wait.
 struct Appended {
@@ -37,6 +47,8 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
     let timeout_ms = req.timeout_ms.max(0) as u64;
     let mut topics = Vec::with_capacity(req.topic_data.len());
     let mut waits = Vec::new();
+    let txn_refused = txn_check(broker, &req, version);
+    let transactional = req.transactional_id.is_some();
     for t in req.topic_data {
         let topic = if version >= 13 {
             broker.topic_by_id(t.topic_id)
@@ -51,17 +63,21 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
                     codes::INVALID_REQUIRED_ACKS,
                     "acks must be -1 (all), 0 or 1".into(),
                 )
-            } else if req.transactional_id.is_some() {
-                failed(
-                    p.index,
-                    codes::INVALID_PRODUCER_ID_MAPPING,
-                    "transactions are not available on this broker yet".into(),
-                )
+            } else if let Some(&code) = topic
+                .as_ref()
+                .and_then(|t| txn_refused.get(&(t.name.to_string(), p.index)))
+            {
+                let m = format!("the transaction coordinator refused: {}", codes::name(code));
+                failed(p.index, code, m)
             } else {
                 match topic.as_ref().and_then(|t| t.partition(p.index)) {
-                    Some(partition) => {
-                        append(broker, &partition, p.records.unwrap_or_default(), acks)
-                    }
+                    Some(partition) => append(
+                        broker,
+                        &partition,
+                        p.records.unwrap_or_default(),
+                        acks,
+                        transactional,
+                    ),
                     None => {
                         let code = if version >= 13 && topic.is_none() {
                             codes::UNKNOWN_TOPIC_ID
@@ -117,6 +133,51 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
     })
 }
 
+/// The coordinator's check of a transactional produce, once per producer
+/// id and epoch in the request: the partitions it refused, with the code.
+fn txn_check(broker: &Broker, req: &ProduceRequest, version: i16) -> HashMap<(String, i32), i16> {
+    let mut refused = HashMap::new();
+    let Some(txn_id) = req.transactional_id.as_ref() else {
+        return refused;
+    };
+    let mut by_producer: HashMap<(i64, i16), Vec<(String, i32)>> = HashMap::new();
+    for t in &req.topic_data {
+        let topic = if version >= 13 {
+            broker.topic_by_id(t.topic_id)
+        } else {
+            broker.topic(&t.name)
+        };
+        let Some(topic) = topic else { continue };
+        for p in &t.partition_data {
+            let first = p
+                .records
+                .as_ref()
+                .and_then(|r| batch::split(r).next())
+                .and_then(|b| b.ok())
+                .and_then(|b| BatchHeader::parse(b).ok());
+            // Non-transactional batches need no coordinator; malformed
+            // ones are refused by append().
+            if let Some(h) = first.filter(|h| h.is_transactional() && !h.is_control()) {
+                by_producer
+                    .entry((h.producer_id, h.producer_epoch))
+                    .or_default()
+                    .push((topic.name.to_string(), p.index));
+            }
+        }
+    }
+    let implicit_add = version >= IMPLICIT_ADD_VERSION_MIN;
+    for ((pid, epoch), partitions) in by_producer {
+        if let Err(code) =
+            broker
+                .txns
+                .check_produce(txn_id.as_str(), pid, epoch, &partitions, implicit_add)
+        {
+            refused.extend(partitions.into_iter().map(|p| (p, code)));
+        }
+    }
+    refused
+}
+
 fn failed(index: i32, code: i16, message: String) -> Appended {
     let response = PartitionProduceResponse::default()
         .with_index(index)
@@ -157,7 +218,16 @@ fn headers(records: &[u8]) -> Result<Vec<BatchHeader>, String> {
     Ok(out)
 }
 
-fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks: i16) -> Appended {
+/// Appends one partition's batches. `transactional`: the request named a
+/// transactional id, so the coordinator has already checked its
+/// transactional batches (`txn_check`).
+fn append(
+    broker: &Arc<Broker>,
+    partition: &Arc<Partition>,
+    records: Bytes,
+    acks: i16,
+    transactional: bool,
+) -> Appended {
     let index = partition.index;
     if partition.is_failed() {
         return failed(
@@ -170,15 +240,16 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
         Ok(h) => h,
         Err(m) => return failed(index, codes::CORRUPT_MESSAGE, m),
     };
-    if incoming
-        .iter()
-        .any(|h| h.is_transactional() || h.is_control())
-    {
+    if incoming.iter().any(|h| h.is_control()) {
         return failed(
             index,
             codes::INVALID_RECORD,
-            "transactional and control batches are not accepted yet".into(),
+            "clients may not write control batches; transaction markers come from the coordinator"
+                .into(),
         );
+    }
+    if let Some(refused) = check_transactional(index, &incoming, transactional) {
+        return refused;
     }
     if let Some(rejected) = reject_keyless(broker, partition, &records) {
         return rejected;
@@ -283,6 +354,34 @@ fn append(broker: &Arc<Broker>, partition: &Arc<Partition>, records: Bytes, acks
         }
     }
     Appended { response, wait }
+}
+
+/// A transactional batch needs a producer id and a request that names
+/// the transaction; batches of one request are all transactional or none
+/// (Kafka's rule: the coordinator's check covers the whole request).
+fn check_transactional(
+    index: i32,
+    incoming: &[BatchHeader],
+    transactional: bool,
+) -> Option<Appended> {
+    let txn_batches = incoming.iter().filter(|h| h.is_transactional()).count();
+    if txn_batches == 0 {
+        return None;
+    }
+    let message = if !transactional {
+        "a transactional batch needs a produce request with a transactional id"
+    } else if txn_batches != incoming.len() {
+        "a produce request mixes transactional and non-transactional batches"
+    } else if incoming.iter().any(|h| !h.has_producer_id()) {
+        "a transactional batch has no producer id"
+    } else if incoming.iter().any(|h| {
+        (h.producer_id, h.producer_epoch) != (incoming[0].producer_id, incoming[0].producer_epoch)
+    }) {
+        "the transactional batches of one partition come from different producers"
+    } else {
+        return None;
+    };
+    Some(failed(index, codes::INVALID_RECORD, message.into()))
 }
 
 /// In the durable mode every write waits for its fsync before it is
