@@ -144,6 +144,8 @@ impl TxnCoordinator {
         timeout_ms: i32,
         mut expected: (i64, i16),
     ) -> Result<(i64, i16), i16> {
+        // A broker opened outside a runtime (tests) starts its timer here.
+        self.start(broker);
         if transactional_id.is_empty() || transactional_id.len() > records::STRING_BYTES_MAX {
             return Err(codes::INVALID_REQUEST);
         }

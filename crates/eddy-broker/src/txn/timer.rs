@@ -13,6 +13,8 @@ use super::TxnCoordinator;
 use crate::broker::Broker;
 use crate::clock::now_ms;
 
+type Durable = tokio::sync::oneshot::Receiver<crate::flusher::FlushResult>;
+
 impl TxnCoordinator {
     /// Starts the timer (once, and only inside a tokio runtime) and
     /// resumes the interrupted endings.
@@ -42,8 +44,8 @@ impl TxnCoordinator {
     }
 
     /// Ongoing transactions past their timeout, moved to PrepareAbort and
-    /// persisted; the caller writes their markers.
-    fn abort_timed_out(&self, broker: &Broker, now_ms: i64) -> Vec<TxnMetadata> {
+    /// appended; the caller awaits durability, then writes their markers.
+    fn abort_timed_out(&self, broker: &Broker, now_ms: i64) -> Vec<(TxnMetadata, Durable)> {
         let mut txns = self.lock();
         let due: Vec<String> = txns
             .values()
@@ -60,7 +62,7 @@ impl TxnCoordinator {
                 continue;
             };
             match Self::persist(broker, &mut txns, next.clone()) {
-                Ok(_) => out.push(next),
+                Ok(rx) => out.push((next, rx)),
                 Err(code) => {
                     tracing::warn!(transactional_id = %id, error = code, "aborting a timed-out transaction failed")
                 }
@@ -98,11 +100,15 @@ async fn run(broker: Weak<Broker>) {
             return;
         };
         let now = now_ms();
-        for m in b.txns.abort_timed_out(&b, now) {
+        for (m, durable) in b.txns.abort_timed_out(&b, now) {
             tracing::info!(transactional_id = %m.transactional_id, "aborting a transaction that outlived its timeout");
             let b2 = b.clone();
             tokio::spawn(async move {
-                let _ = b2.txns.finish(&b2, m).await;
+                // Markers only over a durable PrepareAbort: after a crash
+                // the replayed state must cover what the partitions hold.
+                if super::wait(durable).await.is_ok() {
+                    let _ = b2.txns.finish(&b2, m).await;
+                }
             });
         }
         b.txns.expire_ids(&b, now);
