@@ -28,6 +28,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_producers;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod end_txn;
@@ -109,6 +110,9 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
         RequestKind::AddOffsetsToTxn(r) => add_offsets_to_txn::handle(broker, r, version),
         RequestKind::EndTxn(r) => end_txn::handle(broker, r, version),
         RequestKind::TxnOffsetCommit(r) => txn_offset_commit::handle(broker, r, version),
+        RequestKind::DescribeProducers(r) => ready(ResponseKind::DescribeProducers(
+            describe_producers::handle(broker, r),
+        )),
         RequestKind::DescribeTransactions(r) => ready(ResponseKind::DescribeTransactions(
             describe_transactions::handle(broker, r),
         )),
