@@ -40,8 +40,11 @@
 //!   delete.retention.ms`, in the base timestamp, attribute bit 0x40); a
 //!   later pass after the horizon removes it.
 //! - Records without a key are removed (Kafka does the same).
-//! - Control and transactional batches are kept as they are (transactions
-//!   are not implemented yet), and their records do not enter the map.
+//! - Control and transactional batches are kept as they are, and their
+//!   records do not enter the map: an aborted record must never hide an
+//!   older committed value of its key, and markers must stay for the
+//!   producer state and aborted index rebuilt from the log at open. (Kafka
+//!   also drops the records of aborted transactions; Eddy keeps them.)
 //! - The last batch of each producer id in the cleaned range is kept, if
 //!   need be with no records, so idempotent producer state rebuilt from
 //!   headers keeps its last sequence.
