@@ -104,7 +104,6 @@ impl Broker {
             offsets_retention_check_interval_ms: config
                 .i64("offsets.retention.check.interval.ms")
                 .max(1),
-            ..GroupConfig::default()
         };
         let txn_config = crate::txn::TxnConfig::from_broker(&config);
         let broker = Arc::new_cyclic(|weak: &std::sync::Weak<Broker>| {
