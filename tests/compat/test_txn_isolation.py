@@ -6,6 +6,7 @@
 * An open transaction holds the last stable offset: read_committed consumers stop before its
   first record and their ListOffsets(LATEST) answers the LSO, while read_uncommitted reads past it;
   the commit releases both.
+* DescribeProducers (kafka-python's admin) shows the open transaction's start offset.
 * After a broker SIGKILL the aborted-transaction index and the open transaction are rebuilt from
   the log: aborted records stay invisible and the in-flight transaction still holds the LSO until
   the coordinator ends it.
@@ -129,10 +130,24 @@ def lso_and_hw(broker, topic: str) -> tuple[int, int]:
     return out[0], out[1]
 
 
+def txn_start_offsets(broker, topic: str) -> list[int]:
+    """DescribeProducers of partition 0: each producer's current transaction start offset,
+    sorted (-1: none), through kafka-python's KafkaAdminClient."""
+    from kafka import KafkaAdminClient
+    from kafka import TopicPartition as KTopicPartition
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        result = admin.describe_producers([KTopicPartition(topic, 0)])
+    finally:
+        admin.close()
+    [state] = result.values()
+    return sorted(p.current_transaction_start_offset for p in state.active_producers)
+
+
 def test_open_transaction_holds_the_lso(txn_broker):
     topic = unique_topic("iso-lso")
     create_topic(txn_broker.bootstrap, topic, 1)
-    plain = Producer({"bootstrap.servers": txn_broker.bootstrap})
+    plain = Producer({"bootstrap.servers": txn_broker.bootstrap, "enable.idempotence": True})
     for i in range(3):
         plain.produce(topic, value=f"before{i}".encode(), partition=0)
     plain.flush(10)
@@ -145,11 +160,13 @@ def test_open_transaction_holds_the_lso(txn_broker):
     plain.produce(topic, value=b"after", partition=0)
     plain.flush(10)
     assert lso_and_hw(txn_broker, topic) == (3, 5)
+    assert txn_start_offsets(txn_broker, topic) == [-1, 3]
     assert read(txn_broker, topic, "read_committed", settle_s=1) == [b"before0", b"before1", b"before2"]
     assert read(txn_broker, topic, "read_uncommitted")[-2:] == [b"open", b"after"]
     p.commit_transaction(10)
     # The commit marker takes one offset.
     assert lso_and_hw(txn_broker, topic) == (6, 6)
+    assert txn_start_offsets(txn_broker, topic) == [-1, -1]
     assert read(txn_broker, topic, "read_committed") == [
         b"before0", b"before1", b"before2", b"open", b"after"]
 
