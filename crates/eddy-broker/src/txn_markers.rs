@@ -97,6 +97,10 @@ fn append_marker(
     };
     let header = info.batches[0];
     let hw = partition.high_watermark();
+    // Retention may have moved the log start: aborted transactions wholly
+    // below it have nothing left to filter.
+    let log_start = state.log.log_start_offset();
+    state.producers.truncate_below(log_start);
     state.producers.end_txn(&header, marker, hw, now);
     state.unflushed_messages += 1;
     partition.publish(&state);
