@@ -132,6 +132,7 @@ def test_group_membership_survives_sigkill_without_a_rebalance(fresh_broker):
         admin = AdminClient({"bootstrap.servers": fresh_broker.bootstrap})
         described = admin.describe_consumer_groups([group])[group].result(TIMEOUT_S)
         assert [m.member_id for m in described.members] == [member_id]
+        assert described.members[0].host == "/127.0.0.1"  # Kafka's form of the peer address
         assert len(described.members[0].assignment.topic_partitions) == PARTITIONS
     finally:
         consumer.close()

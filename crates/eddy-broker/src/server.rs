@@ -116,6 +116,7 @@ async fn connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer = stream.peer_addr().ok();
+    let client_host = peer.map(|p| format!("/{}", p.ip())).unwrap_or_default();
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Outgoing>(CONNECTION_INFLIGHT_REQUESTS_MAX);
     let writer = tokio::spawn(async move {
@@ -167,7 +168,7 @@ async fn connection(
             else {
                 break 'read;
             };
-            match handle_frame(&broker, frame, permit) {
+            match handle_frame(&broker, frame, permit, &client_host) {
                 Ok(out) => {
                     if tx.send(out).await.is_err() {
                         break 'read;
@@ -214,13 +215,14 @@ fn handle_frame(
     broker: &Arc<Broker>,
     frame: Bytes,
     permit: OwnedSemaphorePermit,
+    client_host: &str,
 ) -> Result<Outgoing, DecodeError> {
     match request::decode(frame) {
         Ok(req) => {
             let api_key = req.api_key;
             let version = req.header.request_api_version;
             let correlation_id = req.header.correlation_id;
-            let reply = apis::dispatch(broker, req);
+            let reply = apis::dispatch(broker, req, client_host);
             Ok(Outgoing::Reply {
                 api_key,
                 version,

@@ -22,9 +22,10 @@ pub fn handle(
     req: ConsumerGroupHeartbeatRequest,
     version: i16,
     client_id: String,
+    client_host: String,
 ) -> ConsumerGroupHeartbeatResponse {
     let config = consumer_config(broker);
-    let hb = heartbeat(req, client_id);
+    let hb = heartbeat(req, client_id, client_host);
     let owned_count: usize = hb
         .owned
         .iter()
@@ -65,7 +66,11 @@ pub fn handle(
     }
 }
 
-fn heartbeat(req: ConsumerGroupHeartbeatRequest, client_id: String) -> Heartbeat {
+fn heartbeat(
+    req: ConsumerGroupHeartbeatRequest,
+    client_id: String,
+    client_host: String,
+) -> Heartbeat {
     let string = |s: Option<kafka_protocol::protocol::StrBytes>| s.map(|s| s.to_string());
     Heartbeat {
         group_id: req.group_id.to_string(),
@@ -87,7 +92,7 @@ fn heartbeat(req: ConsumerGroupHeartbeatRequest, client_id: String) -> Heartbeat
             owned
         }),
         client_id,
-        client_host: String::new(),
+        client_host,
     }
 }
 

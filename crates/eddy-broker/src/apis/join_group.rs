@@ -16,13 +16,14 @@ pub fn handle(
     req: JoinGroupRequest,
     version: i16,
     client_id: String,
+    client_host: String,
 ) -> Reply {
     let params = JoinParams {
         group_id: req.group_id.to_string(),
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         client_id,
-        client_host: String::new(),
+        client_host,
         session_timeout_ms: req.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout_ms: if version >= 1 {

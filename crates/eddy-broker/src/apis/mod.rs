@@ -58,7 +58,9 @@ pub fn ready(r: ResponseKind) -> Reply {
 }
 
 /// Routes a decoded request to its handler.
-pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
+/// `client_host` is the peer's address as Kafka reports it (`/127.0.0.1`),
+/// shown for group members.
+pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
     let version = request.header.request_api_version;
     match request.body {
         RequestKind::ApiVersions(r) => {
@@ -126,7 +128,7 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
                 .as_deref()
                 .unwrap_or("")
                 .to_string();
-            join_group::handle(broker, r, version, client_id)
+            join_group::handle(broker, r, version, client_id, client_host.to_string())
         }
         RequestKind::SyncGroup(r) => sync_group::handle(broker, r, version),
         RequestKind::Heartbeat(r) => ready(ResponseKind::Heartbeat(heartbeat::handle(broker, r))),
@@ -152,7 +154,13 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
                 .unwrap_or("")
                 .to_string();
             ready(ResponseKind::ConsumerGroupHeartbeat(
-                consumer_group_heartbeat::handle(broker, r, version, client_id),
+                consumer_group_heartbeat::handle(
+                    broker,
+                    r,
+                    version,
+                    client_id,
+                    client_host.to_string(),
+                ),
             ))
         }
         RequestKind::ConsumerGroupDescribe(r) => ready(ResponseKind::ConsumerGroupDescribe(

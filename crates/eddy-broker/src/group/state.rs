@@ -169,13 +169,19 @@ impl Group {
     }
 
     /// What `__consumer_offsets` keeps of the group: a change of it is
-    /// written (a new generation, assignments in place, the last member gone).
-    pub fn persisted_view(&self) -> (i32, bool, bool) {
-        (
-            self.generation,
-            self.state == State::Stable,
-            self.members.is_empty(),
-        )
+    /// written (a new generation, assignments in place, a member gone or
+    /// replaced — a static member rejoining under a new member id must be
+    /// recorded, or after a restart its old id would fence the live one).
+    /// Members joining mid-rebalance are not written: the record would
+    /// otherwise restore them as Stable members with no assignment.
+    pub fn persisted_view(&self) -> (i32, bool, bool, Vec<String>) {
+        let stable = self.state == State::Stable;
+        let ids = if stable {
+            self.members.iter().map(|m| m.id.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        (self.generation, stable, self.members.is_empty(), ids)
     }
 
     pub fn new(id: &str) -> Group {

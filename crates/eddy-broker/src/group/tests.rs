@@ -393,3 +393,29 @@ fn a_leader_that_never_syncs_is_removed_at_the_rebalance_timeout() {
     assert!(g.member(&leader).is_none(), "the leader was removed");
     assert_eq!(g.state, State::PreparingRebalance);
 }
+
+#[test]
+fn a_static_member_replaced_in_stable_changes_what_is_recorded() {
+    let mut g = Group::new("g");
+    let mut p = params("");
+    p.instance_id = Some("i1".into());
+    let mut rx = g.join(p.clone(), &CONFIG, 0);
+    g.tick(3000, &CONFIG);
+    let old = answer(&mut rx).unwrap().member_id;
+    drop(sync(&mut g, &old, 1, &[(&old, b"x")], 3000));
+    let before = g.persisted_view();
+    let again = answer(&mut g.join(p, &CONFIG, 4000)).expect("no rebalance");
+    assert_ne!(again.member_id, old);
+    assert_ne!(
+        g.persisted_view(),
+        before,
+        "the new member id must be written"
+    );
+    // Restored from what is written now, the live member is not fenced.
+    let mut restored = Group::new("g");
+    restored.restore(&g.metadata(4000), 5000, &CONFIG);
+    assert_eq!(
+        restored.heartbeat(&again.member_id, Some("i1"), 1, 5000),
+        codes::NONE
+    );
+}
