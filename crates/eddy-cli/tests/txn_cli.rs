@@ -303,7 +303,6 @@ async fn an_open_transaction_is_listed_described_and_survives_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "DescribeProducers is not served yet (the partition side of transactions)"]
 async fn describe_producers_shows_an_idempotent_producer() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(&dir.path().join("data"));
