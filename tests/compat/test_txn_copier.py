@@ -45,13 +45,14 @@ COPIER = Path(__file__).with_name("txn_copier.py")
 BROKER_SETTINGS = {"group.initial.rebalance.delay.ms": "0"}
 
 # Off by default until two broker bugs this test found are fixed (set EDDY_TXN_COPIER=1 to
-# run it): (1) with static membership (group.instance.id) a restart can hang while
-# replaying __consumer_offsets (the restored group's join completes during the load and the
-# broker never becomes ready); (2) after a broker SIGKILL, a new copier incarnation can stay
-# without partitions (the dead member's session ends, the group goes Empty, the new
-# member's join never shows up), so the copy stalls. Passing runs: 100,000 records over 4
-# partitions in 32.5 s of copying; 20,000 records over 4 and over 1 partition in 10-25 s,
-# each with 5 copier and 5 broker SIGKILLs.
+# run it): (1) a restart can hang while replaying __consumer_offsets: the restored copier
+# group changes state during the load ("preparing to rebalance", then "join phase
+# complete" or "group is empty") and the broker never logs "loaded __consumer_offsets"
+# nor becomes ready (seen with and without group.instance.id); (2) after a broker SIGKILL a
+# new copier incarnation can stay without partitions: the dead member's session ends, the
+# group goes Empty and the new member's join never shows up, so the copy stalls. Passing
+# runs: 100,000 records in 32.5 s (4 partitions) and 28.2 s (1 partition) of copying;
+# 20,000 records in 10-25 s; each with 5 copier and 5 broker SIGKILLs.
 pytestmark = [
     pytest.mark.durable,
     pytest.mark.skipif(os.environ.get("EDDY_TXN_COPIER") != "1",
