@@ -110,16 +110,20 @@ impl Broker {
 
     /// Replays `__consumer_offsets` into the group coordinator: every
     /// partition from its log start, last record per key wins.
+    ///
+    /// The coordinator's timer starts only after the replay: a replay holds
+    /// a partition lock while it hands records to the coordinator, and the
+    /// timer, under the groups lock, appends to these partitions (a restored
+    /// group that rebalances) — the two orders would deadlock.
     pub(crate) fn load_groups(&self) {
-        self.groups.start_timer();
-        let Some(topic) = self.topic(TOPIC) else {
-            return;
-        };
-        let mut loaded = 0usize;
-        for p in topic.all_partitions() {
-            loaded += self.load_partition(&p);
+        if let Some(topic) = self.topic(TOPIC) {
+            let mut loaded = 0usize;
+            for p in topic.all_partitions() {
+                loaded += self.load_partition(&p);
+            }
+            tracing::info!(records = loaded, "loaded {TOPIC}");
         }
-        tracing::info!(records = loaded, "loaded {TOPIC}");
+        self.groups.start_timer();
     }
 
     /// Replays one partition; a corrupt batch ends its replay with a warning.

@@ -161,9 +161,10 @@ impl Group {
             .clone()
             .filter(|l| self.members.iter().any(|x| &x.id == l))
             .or_else(|| self.members.first().map(|x| x.id.clone()));
-        if m.members.iter().any(|r| !r.assignment.is_empty()) {
-            self.state = State::Stable;
-        } else {
+        // Stable either way first: a group that comes back with members is
+        // not a new group, so no initial delay applies to its rebalance.
+        self.state = State::Stable;
+        if m.members.iter().all(|r| r.assignment.is_empty()) {
             self.prepare_rebalance(now_ms, config);
         }
     }

@@ -419,3 +419,28 @@ fn a_static_member_replaced_in_stable_changes_what_is_recorded() {
         codes::NONE
     );
 }
+
+#[test]
+fn a_restored_member_that_never_returns_does_not_hold_up_the_next_join() {
+    let mut g = Group::new("g");
+    let (_, mut rx) = join_new(&mut g, 0);
+    g.tick(3000, &CONFIG);
+    answer(&mut rx).unwrap();
+    // Recorded at the end of the join phase, before any assignment.
+    let mut restored = Group::new("g");
+    restored.restore(&g.metadata(3000), 10_000, &CONFIG);
+    assert_eq!(restored.state, State::PreparingRebalance);
+    let (fresh, mut fresh_join) = join_new(&mut restored, 10_500);
+    // The timer's ticks: the old member's fresh session (10 s) ends and the
+    // join completes without it, long before the rebalance timeout (60 s).
+    let mut now = 10_500;
+    while let Some(next) = restored.next_deadline_ms().filter(|d| *d <= 20_001) {
+        now = next.max(now);
+        restored.tick(now, &CONFIG);
+    }
+    let joined = answer(&mut fresh_join).expect("join completes once the old session ends");
+    assert!(now <= 20_000, "completed at {now}");
+    assert_eq!(joined.error, codes::NONE);
+    assert_eq!(joined.leader, fresh);
+    assert_eq!(restored.members.len(), 1);
+}
