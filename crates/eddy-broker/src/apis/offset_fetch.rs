@@ -135,7 +135,10 @@ fn mark_unstable(broker: &Broker, out: &mut OffsetFetchResponse, legacy_group: &
     const UNSTABLE_OFFSET_COMMIT: i16 = 88;
     for t in out.topics.iter_mut() {
         for p in t.partitions.iter_mut() {
-            if broker.groups.has_pending_txn_offset(legacy_group, &t.name, p.partition_index) {
+            if broker
+                .groups
+                .has_pending_txn_offset(legacy_group, &t.name, p.partition_index)
+            {
                 p.error_code = UNSTABLE_OFFSET_COMMIT;
                 p.committed_offset = -1;
             }
@@ -144,7 +147,10 @@ fn mark_unstable(broker: &Broker, out: &mut OffsetFetchResponse, legacy_group: &
     for g in out.groups.iter_mut() {
         for t in g.topics.iter_mut() {
             for p in t.partitions.iter_mut() {
-                if broker.groups.has_pending_txn_offset(&g.group_id, &t.name, p.partition_index) {
+                if broker
+                    .groups
+                    .has_pending_txn_offset(&g.group_id, &t.name, p.partition_index)
+                {
                     p.error_code = UNSTABLE_OFFSET_COMMIT;
                     p.committed_offset = -1;
                 }

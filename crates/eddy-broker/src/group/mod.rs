@@ -374,7 +374,11 @@ impl GroupCoordinator {
             }
             (records::Key::Group { .. }, None) => {
                 if let Some(g) = groups.get_mut(&id) {
-                    g.restore(&records::GroupMetadata::default(), now_ms(), &self.inner.config);
+                    g.restore(
+                        &records::GroupMetadata::default(),
+                        now_ms(),
+                        &self.inner.config,
+                    );
                 }
             }
             (key, Some(_)) => {
