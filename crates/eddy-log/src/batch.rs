@@ -201,7 +201,8 @@ pub fn check_header(header: &BatchHeader) -> Result<(), BatchError> {
     };
     if header.records_count < 0
         || header.last_offset_delta < 0
-        || (!header.is_control() && header.records_count != header.last_offset_delta + 1)
+        || (!header.is_control()
+            && i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1)
     {
         return Err(count_mismatch);
     }
