@@ -27,9 +27,6 @@ use crate::topic::Topic;
 
 pub const TOPIC: &str = "__consumer_offsets";
 
-/// Bytes read from the log per step while loading.
-const LOAD_READ_BYTES: usize = 1 << 20;
-
 impl GroupLog for Broker {
     fn append(
         &self,
@@ -128,44 +125,15 @@ impl Broker {
 
     /// Replays one partition; a corrupt batch ends its replay with a warning.
     fn load_partition(&self, partition: &Partition) -> usize {
-        let state = partition.lock();
-        let end = state.log.log_end_offset();
-        let mut offset = state.log.log_start_offset();
-        let mut loaded = 0;
-        while offset < end {
-            let read = match state.log.read(offset, LOAD_READ_BYTES, end, true) {
-                Ok(r) if !r.records.is_empty() => r,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(partition = partition.index, offset, error = %e, "cannot read {TOPIC}; later records of this partition are not loaded");
-                    break;
-                }
-            };
-            let before = offset;
-            for b in batch::split(&read.records) {
-                let Some((b, header)) = b.ok().and_then(|b| Some((b, BatchHeader::parse(b).ok()?)))
-                else {
-                    break;
-                };
-                offset = header.next_offset();
-                if header.is_control() || header.is_transactional() {
-                    // Transactional offsets wait for their marker
-                    // (group/txn_offsets.rs).
-                    loaded += self.load_txn_batch(&header, b);
-                } else {
-                    loaded += self.load_batch(partition.index, b);
-                }
+        crate::partition::replay_batches(partition, TOPIC, |header, b| {
+            if header.is_control() || header.is_transactional() {
+                // Transactional offsets wait for their marker
+                // (group/txn_offsets.rs).
+                self.load_txn_batch(header, b)
+            } else {
+                self.load_batch(partition.index, b)
             }
-            if offset == before {
-                tracing::warn!(
-                    partition = partition.index,
-                    offset,
-                    "unreadable {TOPIC} batch; later records of this partition are not loaded"
-                );
-                break;
-            }
-        }
-        loaded
+        })
     }
 
     fn load_txn_batch(&self, header: &BatchHeader, b: &[u8]) -> usize {

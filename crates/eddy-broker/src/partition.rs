@@ -160,3 +160,51 @@ impl Partition {
         self.first_unstable.store(first_unstable, Ordering::Release);
     }
 }
+
+/// Bytes read per step when an internal topic is replayed at start.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+/// Replays an internal topic's partition (`__consumer_offsets`,
+/// `__transaction_state`) from its log start: `f` gets every batch with its
+/// header and returns how many records it took. A batch that cannot be read
+/// ends the replay of this partition with a warning. Returns the total.
+pub(crate) fn replay_batches(
+    partition: &Partition,
+    topic: &str,
+    mut f: impl FnMut(&eddy_log::batch::BatchHeader, &[u8]) -> usize,
+) -> usize {
+    use eddy_log::batch::{self, BatchHeader};
+    let state = partition.lock();
+    let end = state.log.log_end_offset();
+    let mut offset = state.log.log_start_offset();
+    let mut loaded = 0;
+    while offset < end {
+        let read = match state.log.read(offset, REPLAY_READ_BYTES, end, true) {
+            Ok(r) if !r.records.is_empty() => r,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(topic, partition = partition.index, offset, error = %e, "cannot read; later records of this partition are not loaded");
+                break;
+            }
+        };
+        let before = offset;
+        for b in batch::split(&read.records) {
+            let Some((b, header)) = b.ok().and_then(|b| Some((b, BatchHeader::parse(b).ok()?)))
+            else {
+                break;
+            };
+            offset = header.next_offset();
+            loaded += f(&header, b);
+        }
+        if offset == before {
+            tracing::warn!(
+                topic,
+                partition = partition.index,
+                offset,
+                "unreadable batch; later records of this partition are not loaded"
+            );
+            break;
+        }
+    }
+    loaded
+}

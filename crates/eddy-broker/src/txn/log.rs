@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use eddy_log::batch::{self, BatchHeader, SimpleRecord};
+use eddy_log::batch::{self, SimpleRecord};
 use tokio::sync::oneshot;
 
 use super::records;
@@ -26,9 +26,6 @@ use crate::topic::Topic;
 use eddy_protocol::codes;
 
 pub const TOPIC: &str = "__transaction_state";
-
-/// Bytes read from the log per step while loading.
-const LOAD_READ_BYTES: usize = 1 << 20;
 
 impl Broker {
     /// `__transaction_state`, created on first use.
@@ -97,40 +94,13 @@ impl Broker {
 
 /// Replays one partition; a corrupt batch ends its replay with a warning.
 fn load_partition(txns: &TxnCoordinator, partition: &Partition) -> usize {
-    let state = partition.lock();
-    let end = state.log.log_end_offset();
-    let mut offset = state.log.log_start_offset();
-    let mut loaded = 0;
-    while offset < end {
-        let read = match state.log.read(offset, LOAD_READ_BYTES, end, true) {
-            Ok(r) if !r.records.is_empty() => r,
-            Ok(_) => break,
-            Err(e) => {
-                tracing::warn!(partition = partition.index, offset, error = %e, "cannot read {TOPIC}; later records of this partition are not loaded");
-                break;
-            }
-        };
-        let before = offset;
-        for b in batch::split(&read.records) {
-            let Some((b, header)) = b.ok().and_then(|b| Some((b, BatchHeader::parse(b).ok()?)))
-            else {
-                break;
-            };
-            offset = header.next_offset();
-            if !header.is_control() {
-                loaded += load_batch(txns, partition.index, b);
-            }
+    crate::partition::replay_batches(partition, TOPIC, |header, b| {
+        if header.is_control() {
+            0
+        } else {
+            load_batch(txns, partition.index, b)
         }
-        if offset == before {
-            tracing::warn!(
-                partition = partition.index,
-                offset,
-                "unreadable {TOPIC} batch; later records are not loaded"
-            );
-            break;
-        }
-    }
-    loaded
+    })
 }
 
 fn load_batch(txns: &TxnCoordinator, index: i32, b: &[u8]) -> usize {
