@@ -79,7 +79,10 @@ pub use group_admin::{GroupDescription, GroupListing, GroupOffset, MemberDescrip
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use partitioner::{murmur2, partition_for_key, Partitioner};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig};
-pub use record::{ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType};
+pub use record::{
+    ConsumerGroupMetadata, ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType,
+    TopicPartition,
+};
 pub use txn_admin::{
     ProducerDescription, TransactionDescription, TransactionFilter, TransactionListing,
 };

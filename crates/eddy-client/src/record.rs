@@ -105,3 +105,50 @@ pub struct ConsumerRecord {
     pub value: Option<Bytes>,
     pub headers: Vec<Header>,
 }
+
+/// A topic partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.to_owned(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Who a group member is, as a transactional producer passes it with consumed offsets
+/// (`send_offsets_to_transaction`, TxnOffsetCommit): the broker checks the generation and
+/// member id (KIP-447) so a member that lost its partitions cannot commit for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    pub group_id: String,
+    /// -1 when not known (a group-less commit).
+    pub generation_id: i32,
+    /// Empty when not known.
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Metadata of a group the committer is not a member of: the broker checks nothing.
+    pub fn group_only(group_id: &str) -> ConsumerGroupMetadata {
+        ConsumerGroupMetadata {
+            group_id: group_id.to_owned(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
