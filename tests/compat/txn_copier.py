@@ -30,6 +30,7 @@ A transaction with no `commit_begin` never commits; one with `commit_begin` and 
 from __future__ import annotations
 
 import json
+import os
 import select
 import sys
 import time
@@ -41,6 +42,12 @@ IDLE_COMMIT_S = 0.5
 # Bounds every blocking transactional call; a call that times out is retried.
 CALL_TIMEOUT_S = 30
 FATAL_EXIT = 3
+# librdkafka 2.16 re-bootstraps when every known broker is down (the broker is SIGKILLed
+# several times in a row here), which decommissions the cached coordinator; a pending
+# send_offsets_to_transaction then waits forever, past its timeout (open librdkafka bugs
+# #5511 and #5456, seen here as a copier stuck in send_offsets after the broker came back).
+# With one broker whose address never changes, re-bootstrapping has nothing to offer.
+NO_REBOOTSTRAP = {"metadata.recovery.strategy": "none"}
 
 
 def emit(**event) -> None:
@@ -76,6 +83,7 @@ class Copier:
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            **NO_REBOOTSTRAP,
         })
         self.producer = Producer({
             "bootstrap.servers": s["bootstrap"],
@@ -83,6 +91,9 @@ class Copier:
             "transaction.timeout.ms": s.get("transaction_timeout_ms", 10000),
             "linger.ms": s.get("linger_ms", 20),
             "batch.num.messages": 1000,
+            **NO_REBOOTSTRAP,
+            # librdkafka's own trace on stderr when chasing a stall, e.g. "eos,protocol".
+            **({"debug": os.environ["EDDY_COPIER_DEBUG"]} if os.environ.get("EDDY_COPIER_DEBUG") else {}),
         })
 
     def call(self, what: str, fn, *args) -> None:

@@ -131,6 +131,9 @@ async fn connection(
                     _permit,
                 } => {
                     let Some(body) = reply.await else { continue };
+                    if !matches!(api_key, ApiKey::Fetch | ApiKey::Produce) {
+                        tracing::trace!(?api_key, correlation_id, ?peer, ?body, "response");
+                    }
                     match response::encode(api_key, version, correlation_id, &body) {
                         Ok(b) => b,
                         Err(e) => {
@@ -222,6 +225,7 @@ fn handle_frame(
             let api_key = req.api_key;
             let version = req.header.request_api_version;
             let correlation_id = req.header.correlation_id;
+            tracing::trace!(?api_key, version, correlation_id, client_host, "request");
             let reply = apis::dispatch(broker, req, client_host);
             Ok(Outgoing::Reply {
                 api_key,
