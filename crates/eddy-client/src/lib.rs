@@ -15,6 +15,8 @@
 //! - `accumulator`: the producer's per-partition batches, sans-io.
 //! - [`producer`]: batching, compression, acks, idempotence, in-flight pipelining.
 //! - [`consumer`]: group-less consumer: assign, seek, Fetch long polls.
+//! - [`group_consumer`]: consumer-group member (classic protocol): join, assignors,
+//!   heartbeats, committed offsets.
 //! - [`record`]: records going in and coming out.
 //! - [`error`]: the error type, with Kafka's error names.
 //!
@@ -59,6 +61,7 @@ pub mod consumer;
 pub mod error;
 pub mod frame;
 pub mod group_admin;
+pub mod group_consumer;
 pub mod offsets;
 pub mod partitioner;
 pub mod producer;
@@ -76,6 +79,10 @@ pub use connection::{Connection, ConnectionConfig};
 pub use consumer::{Consumer, ConsumerConfig, SeekTo};
 pub use error::{Error, KafkaCode, Result};
 pub use group_admin::{GroupDescription, GroupListing, GroupOffset, MemberDescription};
+pub use group_consumer::{
+    is_membership_lost, Assignor, AutoOffsetReset, GroupConsumer, GroupConsumerConfig, GroupEvent,
+    MemberAssignment, MemberSubscription, RangeAssignor,
+};
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use partitioner::{murmur2, partition_for_key, Partitioner};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig};
