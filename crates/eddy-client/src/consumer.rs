@@ -5,20 +5,77 @@
 //! Fetch answers whole record batches, so records before the position are skipped, and the
 //! last batch may be cut off at `max.partition.fetch.bytes`: such a tail is left for the next
 //! fetch. Control batches (transaction markers) advance the position but yield nothing.
+//!
+//! With `isolation.level=read_committed` a partition is read up to its last stable offset
+//! (the first offset of its oldest open transaction), and records of aborted transactions
+//! are dropped, as Kafka's Fetcher does.
+//!
+//! # Layout
+//!
+//! - `batches`: a fetched partition's bytes to records, sans-io.
+//! - `aborted`: which batches read_committed drops, sans-io.
+
+mod aborted;
+mod batches;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
-use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest};
-use kafka_protocol::records::{self, RecordBatchDecoder};
 
 use crate::client::{topic_name, Client};
 use crate::connection::PendingResponse;
 use crate::error::{Error, KafkaCode, Result};
-use crate::offsets::{list_offsets, OffsetSpec};
-use crate::record::{ConsumerRecord, Header, TimestampType};
+use crate::offsets::{list_offsets_with_isolation, OffsetSpec};
+use crate::record::ConsumerRecord;
+use aborted::AbortedFilter;
+use batches::decode_batches;
+
+/// `isolation.level`: whether a consumer sees records of open and aborted transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record up to the high watermark, whatever becomes of its transaction (the Java
+    /// consumer's default).
+    #[default]
+    ReadUncommitted,
+    /// Up to the last stable offset, without the records of aborted transactions.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The `isolation_level` field of Fetch and ListOffsets.
+    pub(crate) fn wire(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+impl FromStr for IsolationLevel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<IsolationLevel> {
+        match s {
+            "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+            "read_committed" => Ok(IsolationLevel::ReadCommitted),
+            other => Err(Error::Config(format!(
+                "isolation.level must be read_uncommitted or read_committed, not {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for IsolationLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IsolationLevel::ReadUncommitted => "read_uncommitted",
+            IsolationLevel::ReadCommitted => "read_committed",
+        })
+    }
+}
 
 /// Consumer settings, named after Kafka's.
 #[derive(Debug, Clone)]
@@ -34,6 +91,8 @@ pub struct ConsumerConfig {
     /// `auto.offset.reset`: where to start a partition that has no position, or whose
     /// position fell out of the log. `None` makes either case an error.
     pub auto_offset_reset: Option<OffsetSpec>,
+    /// `isolation.level`; under read_committed, `Latest` is the last stable offset.
+    pub isolation_level: IsolationLevel,
 }
 
 impl Default for ConsumerConfig {
@@ -44,6 +103,7 @@ impl Default for ConsumerConfig {
             fetch_max_bytes: 50 * 1024 * 1024,
             max_partition_fetch_bytes: 1024 * 1024,
             auto_offset_reset: Some(OffsetSpec::Latest),
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -64,6 +124,8 @@ struct PartitionState {
     position: Option<i64>,
     /// High watermark from the last fetch, `None` before the first.
     high_watermark: Option<i64>,
+    /// Last stable offset from the last fetch: where read_committed stops.
+    last_stable_offset: Option<i64>,
 }
 
 type TopicPartition = (String, i32);
@@ -132,10 +194,18 @@ impl Consumer {
             SeekTo::Earliest => self.look_up(topic, partition, OffsetSpec::Earliest).await?,
             SeekTo::Latest => self.look_up(topic, partition, OffsetSpec::Latest).await?,
             SeekTo::Timestamp(ms) => {
-                match list_offsets(&self.client, topic, &[partition], OffsetSpec::Timestamp(ms))
-                    .await?
-                    .get(&partition)
-                    .and_then(|o| o.offset)
+                let isolation = self.config.isolation_level;
+                let spec = OffsetSpec::Timestamp(ms);
+                match list_offsets_with_isolation(
+                    &self.client,
+                    topic,
+                    &[partition],
+                    spec,
+                    isolation,
+                )
+                .await?
+                .get(&partition)
+                .and_then(|o| o.offset)
                 {
                     Some(offset) => offset,
                     None => self.look_up(topic, partition, OffsetSpec::Latest).await?,
@@ -156,7 +226,9 @@ impl Consumer {
     }
 
     async fn look_up(&self, topic: &str, partition: i32, spec: OffsetSpec) -> Result<i64> {
-        let found = list_offsets(&self.client, topic, &[partition], spec).await?;
+        let isolation = self.config.isolation_level;
+        let found =
+            list_offsets_with_isolation(&self.client, topic, &[partition], spec, isolation).await?;
         found
             .get(&partition)
             .and_then(|o| o.offset)
@@ -173,15 +245,21 @@ impl Consumer {
             .and_then(|s| s.position)
     }
 
-    /// Whether every assigned partition has been read up to its high watermark as of the
-    /// last fetch (false before the first fetch of any partition).
+    /// Whether every assigned partition has been read up to its end as of the last fetch:
+    /// its high watermark, or under read_committed its last stable offset (false before the
+    /// first fetch of any partition).
     pub fn at_end(&self) -> bool {
-        self.partitions
-            .values()
-            .all(|s| match (s.position, s.high_watermark) {
-                (Some(position), Some(hw)) => position >= hw,
+        let committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
+        self.partitions.values().all(|s| {
+            let end = match committed {
+                true => s.last_stable_offset.or(s.high_watermark),
+                false => s.high_watermark,
+            };
+            match (s.position, end) {
+                (Some(position), Some(end)) => position >= end,
                 _ => false,
-            })
+            }
+        })
     }
 
     /// One round of fetches; an empty result means no data arrived within
@@ -255,6 +333,7 @@ impl Consumer {
             .with_max_wait_ms(self.config.fetch_max_wait_ms as i32)
             .with_min_bytes(self.config.fetch_min_bytes)
             .with_max_bytes(self.config.fetch_max_bytes)
+            .with_isolation_level(self.config.isolation_level.wire())
             // Session-less fetches: epoch -1 asks for no incremental fetch session.
             .with_session_id(0)
             .with_session_epoch(-1)
@@ -312,203 +391,42 @@ impl Consumer {
         }
         code.check(format!("fetch {topic}-{partition}"))?;
         state.high_watermark = Some(data.high_watermark);
+        state.last_stable_offset =
+            (data.last_stable_offset >= 0).then_some(data.last_stable_offset);
         let Some(records) = data.records else {
             return Ok(());
         };
+        let mut aborted = match self.config.isolation_level {
+            IsolationLevel::ReadCommitted => Some(AbortedFilter::new(
+                data.aborted_transactions
+                    .iter()
+                    .flatten()
+                    .map(|t| (t.producer_id.0, t.first_offset)),
+            )),
+            IsolationLevel::ReadUncommitted => None,
+        };
         let position = state.position.expect("fetched partitions have a position");
-        let next = decode_batches(topic, partition, records, position, out)?;
+        let next = decode_batches(topic, partition, records, position, aborted.as_mut(), out)?;
         assert!(next >= position, "position moved backwards");
         state.position = Some(next);
         Ok(())
     }
 }
 
-/// The fields of a v2 batch header the consumer needs, read without decoding the records.
-/// ```text
-/// base_offset i64 | length i32 | leader_epoch i32 | magic i8 | crc u32 | attributes i16 |
-/// last_offset_delta i32 | base_timestamp i64 | max_timestamp i64 | ... records
-/// ```
-struct BatchFrame {
-    base_offset: i64,
-    /// Bytes of the whole batch, header included.
-    total_len: usize,
-    magic: i8,
-    last_offset_delta: i32,
-    log_append_time: bool,
-    max_timestamp: i64,
-}
-
-const BATCH_HEADER_BYTES: usize = 61;
-
-fn batch_frame(buf: &[u8]) -> Option<BatchFrame> {
-    if buf.len() < BATCH_HEADER_BYTES {
-        return None;
-    }
-    let i64_at = |at: usize| i64::from_be_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
-    let i32_at = |at: usize| i32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes"));
-    let length = usize::try_from(i32_at(8)).ok()?;
-    let attributes = i16::from_be_bytes([buf[21], buf[22]]);
-    Some(BatchFrame {
-        base_offset: i64_at(0),
-        total_len: 12 + length,
-        magic: buf[16] as i8,
-        last_offset_delta: i32_at(23),
-        log_append_time: attributes & (1 << 3) != 0,
-        max_timestamp: i64_at(35),
-    })
-}
-
-/// Decodes every whole batch in `records`, appending records at or past `position` to `out`.
-/// Returns the position after them.
-fn decode_batches(
-    topic: &str,
-    partition: i32,
-    mut records: Bytes,
-    mut position: i64,
-    out: &mut Vec<ConsumerRecord>,
-) -> Result<i64> {
-    let decode_err = |detail: String| Error::Decode {
-        what: format!("records of {topic}-{partition}"),
-        detail,
-    };
-    while let Some(frame) = batch_frame(&records) {
-        if frame.total_len > records.len() {
-            break; // cut off by max.partition.fetch.bytes: the next fetch gets it whole
-        }
-        let mut batch = records.split_to(frame.total_len);
-        let batch_end = frame.base_offset + i64::from(frame.last_offset_delta) + 1;
-        if frame.magic != 2 {
-            return Err(decode_err(format!(
-                "record batch v{} at offset {} (only v2 is supported)",
-                frame.magic, frame.base_offset
-            )));
-        }
-        if batch_end <= position {
-            continue;
-        }
-        let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| decode_err(e.to_string()))?;
-        for record in set.records {
-            if record.offset < position || record.control {
-                continue;
-            }
-            out.push(consumer_record(topic, partition, record, &frame));
-        }
-        position = position.max(batch_end);
-    }
-    Ok(position)
-}
-
-fn consumer_record(
-    topic: &str,
-    partition: i32,
-    record: records::Record,
-    frame: &BatchFrame,
-) -> ConsumerRecord {
-    let (timestamp_ms, timestamp_type) = if frame.log_append_time {
-        // The broker stamps the batch once, in max_timestamp.
-        (frame.max_timestamp, TimestampType::LogAppendTime)
-    } else {
-        (record.timestamp, TimestampType::CreateTime)
-    };
-    ConsumerRecord {
-        topic: topic.to_owned(),
-        partition,
-        offset: record.offset,
-        timestamp_ms,
-        timestamp_type,
-        key: record.key,
-        value: record.value,
-        headers: record
-            .headers
-            .into_iter()
-            .map(|(k, v)| Header {
-                key: k.to_string(),
-                value: v,
-            })
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::indexmap::IndexMap;
-    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
-
-    fn batch(base_offset: i64, n: usize, control: bool) -> Bytes {
-        let records: Vec<records::Record> = (0..n)
-            .map(|i| records::Record {
-                transactional: control,
-                control,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: records::TimestampType::Creation,
-                offset: base_offset + i as i64,
-                sequence: -1 + i as i32,
-                timestamp: 1000 + i as i64,
-                key: None,
-                value: Some(Bytes::from(format!("v{}", base_offset + i as i64))),
-                headers: IndexMap::new(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::Lz4,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-        buf.freeze()
-    }
-
-    fn values(records: &[ConsumerRecord]) -> Vec<String> {
-        records
-            .iter()
-            .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
-            .collect()
-    }
 
     #[test]
-    fn skips_records_before_the_position_and_keeps_a_cut_tail() {
-        let mut all = BytesMut::new();
-        all.extend_from_slice(&batch(10, 5, false));
-        all.extend_from_slice(&batch(15, 5, false));
-        let third = batch(20, 5, false);
-        all.extend_from_slice(&third[..third.len() - 3]); // cut off, as a fetch may
-        let mut out = Vec::new();
-        let next = decode_batches("t", 0, all.freeze(), 12, &mut out).unwrap();
-        assert_eq!(next, 20);
-        assert_eq!(
-            values(&out),
-            ["v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19"]
-        );
-        assert!(out
-            .iter()
-            .all(|r| r.timestamp_type == TimestampType::CreateTime));
-        assert_eq!(out[0].offset, 12);
-        assert_eq!(out[0].timestamp_ms, 1002);
-    }
-
-    #[test]
-    fn control_batches_advance_without_records() {
-        let mut all = BytesMut::new();
-        all.extend_from_slice(&batch(0, 2, false));
-        all.extend_from_slice(&batch(2, 1, true));
-        all.extend_from_slice(&batch(3, 1, false));
-        let mut out = Vec::new();
-        let next = decode_batches("t", 0, all.freeze(), 0, &mut out).unwrap();
-        assert_eq!(next, 4);
-        assert_eq!(values(&out), ["v0", "v1", "v3"]);
-    }
-
-    #[test]
-    fn nothing_whole_means_no_progress() {
-        let b = batch(0, 3, false);
-        let mut out = Vec::new();
-        let next = decode_batches("t", 0, b.slice(..40), 0, &mut out).unwrap();
-        assert_eq!(next, 0);
-        assert!(out.is_empty());
+    fn isolation_level_uses_kafka_spellings_and_wire_values() {
+        for level in [
+            IsolationLevel::ReadUncommitted,
+            IsolationLevel::ReadCommitted,
+        ] {
+            assert_eq!(level.to_string().parse::<IsolationLevel>().unwrap(), level);
+        }
+        assert_eq!(IsolationLevel::default(), IsolationLevel::ReadUncommitted);
+        assert_eq!(IsolationLevel::ReadCommitted.wire(), 1);
+        assert!("committed".parse::<IsolationLevel>().is_err());
     }
 }

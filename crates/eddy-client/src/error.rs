@@ -13,9 +13,22 @@ impl KafkaCode {
     pub const NONE: KafkaCode = KafkaCode(0);
     pub const OFFSET_OUT_OF_RANGE: KafkaCode = KafkaCode(1);
     pub const UNKNOWN_TOPIC_OR_PARTITION: KafkaCode = KafkaCode(3);
+    pub const COORDINATOR_LOAD_IN_PROGRESS: KafkaCode = KafkaCode(14);
+    pub const COORDINATOR_NOT_AVAILABLE: KafkaCode = KafkaCode(15);
+    pub const NOT_COORDINATOR: KafkaCode = KafkaCode(16);
+    pub const CLUSTER_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(31);
     pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
     pub const TOPIC_ALREADY_EXISTS: KafkaCode = KafkaCode(36);
+    pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: KafkaCode = KafkaCode(43);
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: KafkaCode = KafkaCode(45);
     pub const DUPLICATE_SEQUENCE_NUMBER: KafkaCode = KafkaCode(46);
+    pub const INVALID_PRODUCER_EPOCH: KafkaCode = KafkaCode(47);
+    pub const INVALID_TXN_STATE: KafkaCode = KafkaCode(48);
+    pub const INVALID_PRODUCER_ID_MAPPING: KafkaCode = KafkaCode(49);
+    pub const INVALID_TRANSACTION_TIMEOUT: KafkaCode = KafkaCode(50);
+    pub const CONCURRENT_TRANSACTIONS: KafkaCode = KafkaCode(51);
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(53);
+    pub const PRODUCER_FENCED: KafkaCode = KafkaCode(90);
 
     /// `Ok(())` for code 0, otherwise the error with `context` saying what was being done.
     pub fn check(self, context: impl fmt::Display) -> Result<(), Error> {
@@ -136,6 +149,17 @@ pub enum Error {
     Config(String),
     #[error("the producer is closed")]
     ProducerClosed,
+    /// A transactional producer's transaction failed but the producer is fine: only
+    /// `abort_transaction` is allowed next (see [`Error::txn_requires_abort`]).
+    #[error("the transaction cannot commit: {cause}\nhint: call abort_transaction(), then rewind the input to its last committed offsets")]
+    TxnAbortable { cause: Box<Error> },
+    /// A transactional producer can no longer be used: it was fenced by a newer instance with
+    /// its `transactional.id`, is not authorized, or the broker cannot do transactions.
+    #[error("the transactional producer cannot go on: {cause}\nhint: drop it; a new producer with the same transactional.id takes over after init_transactions()")]
+    TxnFatal { cause: Box<Error> },
+    /// A transactional call out of order (commit without begin...): nothing was changed.
+    #[error("{0}")]
+    TxnState(String),
 }
 
 impl Error {
@@ -152,12 +176,26 @@ impl Error {
         }
     }
 
-    /// The Kafka error code, when the broker sent one.
+    /// The Kafka error code, when the broker sent one (also inside a transaction error).
     pub fn kafka_code(&self) -> Option<KafkaCode> {
         match self {
             Error::Kafka { code, .. } => Some(*code),
+            Error::TxnAbortable { cause } | Error::TxnFatal { cause } => cause.kafka_code(),
             _ => None,
         }
+    }
+
+    /// From a transactional producer: it cannot be used any more, every call will fail the
+    /// same way. Drop it and create a new one with the same `transactional.id`; its
+    /// `init_transactions` aborts whatever this one left open.
+    pub fn is_fatal_txn(&self) -> bool {
+        matches!(self, Error::TxnFatal { .. })
+    }
+
+    /// From a transactional producer: the open transaction cannot commit, but the producer is
+    /// fine. Call `abort_transaction` (the only call allowed next) and rewind the input.
+    pub fn txn_requires_abort(&self) -> bool {
+        matches!(self, Error::TxnAbortable { .. })
     }
 }
 
@@ -252,6 +290,13 @@ impl Clone for Error {
             },
             Error::Config(c) => Error::Config(c.clone()),
             Error::ProducerClosed => Error::ProducerClosed,
+            Error::TxnAbortable { cause } => Error::TxnAbortable {
+                cause: cause.clone(),
+            },
+            Error::TxnFatal { cause } => Error::TxnFatal {
+                cause: cause.clone(),
+            },
+            Error::TxnState(s) => Error::TxnState(s.clone()),
         }
     }
 }

@@ -13,8 +13,9 @@
 //! - [`offsets`]: ListOffsets (earliest, latest, by timestamp).
 //! - [`partitioner`]: murmur2 like the Java client; sticky or round-robin for unkeyed records.
 //! - `accumulator`: the producer's per-partition batches, sans-io.
-//! - [`producer`]: batching, compression, acks, idempotence, in-flight pipelining.
-//! - [`consumer`]: group-less consumer: assign, seek, Fetch long polls.
+//! - [`producer`]: batching, compression, acks, idempotence, in-flight pipelining,
+//!   transactions (`transactional.id`: init, begin, send offsets, commit, abort).
+//! - [`consumer`]: group-less consumer: assign, seek, Fetch long polls, read_committed.
 //! - [`group_consumer`]: consumer-group member (classic protocol): join, assignors,
 //!   heartbeats, committed offsets.
 //! - [`record`]: records going in and coming out.
@@ -76,7 +77,7 @@ pub use client::{
     BrokerMetadata, Client, ClientConfig, ClusterMetadata, PartitionMetadata, TopicMetadata,
 };
 pub use connection::{Connection, ConnectionConfig};
-pub use consumer::{Consumer, ConsumerConfig, SeekTo};
+pub use consumer::{Consumer, ConsumerConfig, IsolationLevel, SeekTo};
 pub use error::{Error, KafkaCode, Result};
 pub use group_admin::{GroupDescription, GroupListing, GroupOffset, MemberDescription};
 pub use group_consumer::{

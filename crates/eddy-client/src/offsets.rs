@@ -8,6 +8,7 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
 
 use crate::client::{topic_name, Client};
+use crate::consumer::IsolationLevel;
 use crate::error::{Error, KafkaCode, Result};
 
 /// Which offset to look up.
@@ -49,6 +50,19 @@ pub async fn list_offsets(
     partitions: &[i32],
     spec: OffsetSpec,
 ) -> Result<HashMap<i32, ListedOffset>> {
+    let isolation = IsolationLevel::ReadUncommitted;
+    list_offsets_with_isolation(client, topic, partitions, spec, isolation).await
+}
+
+/// [`list_offsets`] as a consumer with `isolation` sees the partitions: under read_committed,
+/// `Latest` is the last stable offset, not the high watermark.
+pub async fn list_offsets_with_isolation(
+    client: &Client,
+    topic: &str,
+    partitions: &[i32],
+    spec: OffsetSpec,
+    isolation: IsolationLevel,
+) -> Result<HashMap<i32, ListedOffset>> {
     let mut found = HashMap::with_capacity(partitions.len());
     let mut todo: Vec<i32> = partitions.to_vec();
     let mut attempt = 0;
@@ -63,7 +77,8 @@ pub async fn list_offsets(
         todo.clear();
         let mut last_error = None;
         for (leader, parts) in by_leader {
-            for (p, answer) in list_on_broker(client, leader, topic, &parts, spec).await? {
+            let answers = list_on_broker(client, leader, topic, &parts, spec, isolation).await?;
+            for (p, answer) in answers {
                 match answer {
                     Ok(listed) => {
                         found.insert(p, listed);
@@ -94,11 +109,13 @@ async fn list_on_broker(
     topic: &str,
     partitions: &[i32],
     spec: OffsetSpec,
+    isolation: IsolationLevel,
 ) -> Result<Vec<(i32, Result<ListedOffset>)>> {
     let conn = client.broker(leader).await?;
     let request = ListOffsetsRequest::default()
         // -1: we are a consumer, not a follower replica.
         .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation.wire())
         .with_timeout_ms(client.config().connection.request_timeout_ms as i32)
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(topic_name(topic))

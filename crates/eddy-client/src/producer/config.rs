@@ -117,6 +117,15 @@ pub struct ProducerConfig {
     pub enable_idempotence: bool,
     /// For records with neither key nor partition.
     pub partitioner: Partitioner,
+    /// `transactional.id`: makes the producer transactional (and idempotent); it must be
+    /// stable across restarts of the application, and unique to one producer at a time.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: the coordinator aborts a transaction open longer than this.
+    pub transaction_timeout_ms: i32,
+    /// `max.block.ms`: how long `init_transactions`, `send_offsets_to_transaction`,
+    /// `commit_transaction` and `abort_transaction` keep retrying a coordinator that is
+    /// loading, moving or busy before they give up.
+    pub max_block_ms: u64,
 }
 
 impl Default for ProducerConfig {
@@ -132,11 +141,19 @@ impl Default for ProducerConfig {
             retry_backoff_ms: 100,
             enable_idempotence: false,
             partitioner: Partitioner::Sticky,
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
+            max_block_ms: 60_000,
         }
     }
 }
 
 impl ProducerConfig {
+    /// Sequence numbers and a producer id: asked for, or implied by a `transactional.id`.
+    pub(super) fn idempotent(&self) -> bool {
+        self.enable_idempotence || self.transactional_id.is_some()
+    }
+
     pub(super) fn validate(&self, max_in_flight: usize) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if self.batch_size_bytes == 0 || self.buffer_memory_bytes == 0 {
@@ -148,12 +165,87 @@ impl ProducerConfig {
         if self.max_request_size_bytes < self.batch_size_bytes {
             return bad("max.request.size must be at least batch.size");
         }
-        if self.enable_idempotence && self.acks != Acks::All {
-            return bad("enable.idempotence needs acks=all");
+        if let Some(id) = &self.transactional_id {
+            if id.is_empty() {
+                return bad("transactional.id must not be empty");
+            }
+            if self.transaction_timeout_ms <= 0 {
+                return bad("transaction.timeout.ms must be positive");
+            }
         }
-        if self.enable_idempotence && max_in_flight > 5 {
-            return bad("enable.idempotence allows at most 5 requests in flight per connection");
+        let why = if self.transactional_id.is_some() {
+            "transactional.id"
+        } else {
+            "enable.idempotence"
+        };
+        if self.idempotent() && self.acks != Acks::All {
+            return Err(Error::Config(format!("{why} needs acks=all")));
+        }
+        if self.idempotent() && max_in_flight > 5 {
+            return Err(Error::Config(format!(
+                "{why} allows at most 5 requests in flight per connection"
+            )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_from_their_kafka_spellings() {
+        assert_eq!("all".parse::<Acks>().unwrap(), Acks::All);
+        assert_eq!("-1".parse::<Acks>().unwrap(), Acks::All);
+        assert_eq!("0".parse::<Acks>().unwrap(), Acks::None);
+        assert!("2".parse::<Acks>().is_err());
+        for c in ["none", "gzip", "snappy", "lz4", "zstd"] {
+            assert_eq!(c.parse::<Compression>().unwrap().to_string(), c);
+        }
+        assert!("brotli".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn config_limits_are_checked() {
+        let ok = ProducerConfig::default();
+        assert!(ok.validate(5).is_ok());
+        let idempotent_acks1 = ProducerConfig {
+            enable_idempotence: true,
+            acks: Acks::Leader,
+            ..ProducerConfig::default()
+        };
+        assert!(idempotent_acks1.validate(5).is_err());
+        let idempotent = ProducerConfig {
+            enable_idempotence: true,
+            ..ProducerConfig::default()
+        };
+        assert!(idempotent.validate(6).is_err());
+    }
+
+    #[test]
+    fn a_transactional_id_implies_idempotence() {
+        let txn = ProducerConfig {
+            transactional_id: Some("t1".to_owned()),
+            ..ProducerConfig::default()
+        };
+        assert!(txn.idempotent() && txn.validate(5).is_ok());
+        assert!(txn.validate(6).is_err(), "at most 5 in flight");
+        let acks1 = ProducerConfig {
+            acks: Acks::Leader,
+            ..txn.clone()
+        };
+        let err = acks1.validate(5).unwrap_err().to_string();
+        assert!(err.contains("transactional.id needs acks=all"), "{err}");
+        let empty = ProducerConfig {
+            transactional_id: Some(String::new()),
+            ..ProducerConfig::default()
+        };
+        assert!(empty.validate(5).is_err());
+        let no_timeout = ProducerConfig {
+            transaction_timeout_ms: 0,
+            ..txn
+        };
+        assert!(no_timeout.validate(5).is_err());
     }
 }
