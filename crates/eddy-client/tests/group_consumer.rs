@@ -751,3 +751,41 @@ async fn a_member_that_stops_polling_leaves_and_rejoins_on_its_next_poll() {
     consumer.commit(&[(held[0].clone(), 1)]).await.unwrap();
     consumer.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_static_member_replaced_by_a_new_instance_is_fenced_for_good() {
+    let Some(bootstrap) = common::bootstrap("a_static_member_replaced") else {
+        return;
+    };
+    let client = common::client(&bootstrap).await;
+    let topic = common::create_topic(&client, "group-fenced", 2).await;
+    let group = common::unique_topic("group-fenced");
+    let static_config = || GroupConsumerConfig {
+        group_instance_id: Some("the-instance".into()),
+        ..config(&group)
+    };
+    let mut old = member(&client, static_config(), &topic).await;
+    while !matches!(old.poll().await.unwrap(), GroupEvent::Assigned { .. }) {}
+
+    // The same instance id again: it takes the old member's place without a rebalance.
+    let timeline = Timeline::default();
+    let new = member(&client, static_config(), &topic).await;
+    let new = Member::spawn("new", new, timeline.clone());
+    timeline
+        .wait_for("new assigned", Duration::from_secs(10), |t| {
+            t.holding("new").is_some_and(|p| p.len() == 2)
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        match old.poll().await {
+            Err(e) => break e,
+            Ok(_) => assert!(Instant::now() < deadline, "the old instance was not fenced"),
+        }
+    };
+    assert_eq!(err.kafka_code(), Some(codes::FENCED_INSTANCE_ID), "{err}");
+    let again = old.poll().await.unwrap_err();
+    assert_eq!(again.kafka_code(), Some(codes::FENCED_INSTANCE_ID));
+    old.close().await.unwrap();
+    new.stop().await.close().await.unwrap();
+}
