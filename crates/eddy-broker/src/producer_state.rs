@@ -46,6 +46,9 @@ pub struct ProducerEntry {
     pub coordinator_epoch: i32,
     /// First offset of the producer's ongoing transaction here, if any.
     pub txn_first_offset: Option<i64>,
+    /// The epoch was bumped (a Transactions V2 marker, or a new epoch's first batch) and
+    /// no data batch of it is here yet: its first batch must start at sequence 0.
+    pub epoch_started: bool,
 }
 
 /// Outcome of checking one incoming batch.
@@ -135,6 +138,10 @@ impl ProducerStates {
         }
         match entry.batches.back() {
             Some(last) if next_seq(last.last_seq) == h.base_sequence => Check::Append,
+            // A new epoch's first batch starts its sequences at 0, as in Kafka.
+            None if entry.epoch_started && h.base_sequence != 0 => {
+                Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            }
             // No batch remembered (all were removed by retention): accept.
             None => Check::Append,
             Some(_) => Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER),
@@ -166,8 +173,10 @@ impl ProducerStates {
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
+            entry.epoch_started = true;
         }
         if h.base_sequence >= 0 {
+            entry.epoch_started = false;
             entry.batches.push_back(BatchMeta {
                 first_seq: h.base_sequence,
                 last_seq: h.last_sequence(),
@@ -361,6 +370,26 @@ mod tests {
             Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
         );
         assert_eq!(s.check(&header(7, 1, 0, 1, 5)), Check::Append);
+    }
+
+    #[test]
+    fn after_a_marker_bumps_the_epoch_sequences_restart_at_zero() {
+        let mut s = ProducerStates::default();
+        let first = header(9, 0, 0, 3, 0);
+        s.update(&first, 1);
+        // A Transactions V2 marker carries the bumped epoch and no sequence.
+        let mut marker = header(9, 1, -1, 1, 3);
+        marker.attributes = 0x30; // transactional control batch
+        s.update(&marker, 2);
+        assert_eq!(
+            s.check(&header(9, 1, 3, 1, 4)),
+            Check::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER),
+            "a client that kept counting after the bump is refused, as Kafka refuses it"
+        );
+        let next = header(9, 1, 0, 2, 4);
+        assert_eq!(s.check(&next), Check::Append);
+        s.update(&next, 3);
+        assert_eq!(s.check(&header(9, 1, 2, 1, 6)), Check::Append);
     }
 
     #[test]
