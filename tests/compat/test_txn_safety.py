@@ -244,3 +244,53 @@ def test_in_flight_transaction_of_a_dead_producer_is_recovered_and_aborted(txn_b
                     timeout_s=CRASH_TXN_TIMEOUT_MS / 1000 + ABORT_SLACK_S)
     assert seen == after, (
         f"{time.monotonic() - restarted_at:.1f}s after restart read_committed saw {seen}")
+
+
+def assigned(consumer: Consumer, deadline_s: float = 30) -> list:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        consumer.poll(0.2)
+        if consumer.assignment():
+            return consumer.assignment()
+    raise AssertionError("no assignment")
+
+
+def test_offsets_of_a_member_from_an_old_generation_are_refused(txn_broker):
+    """KIP-447: send_offsets_to_transaction carries the member's generation; a member that
+    lost its partitions in a rebalance (a zombie) cannot commit offsets for them."""
+    topic = unique_topic("kip447")
+    create_topic(txn_broker.bootstrap, topic, 2)
+    group = unique_topic("kip447-group")
+    conf = {"bootstrap.servers": txn_broker.bootstrap, "group.id": group,
+            "enable.auto.commit": False, "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500}
+    a = Consumer(conf)
+    a.subscribe([topic])
+    assigned(a)
+    stale = a.consumer_group_metadata()
+    b = Consumer(conf)
+    b.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while not (a.assignment() and b.assignment()) and time.monotonic() < deadline:
+        a.poll(0.1)
+        b.poll(0.1)
+    assert a.assignment() and b.assignment(), "the group did not rebalance to two members"
+    current = a.consumer_group_metadata()
+
+    p = txn_producer(txn_broker.bootstrap, unique_topic("kip447-tx"))
+    p.begin_transaction()
+    with pytest.raises(KafkaException) as raised:
+        p.send_offsets_to_transaction([TopicPartition(topic, 0, 5)], stale, 30)
+    err = raised.value.args[0]
+    assert err.code() == KafkaError.ILLEGAL_GENERATION, err
+    assert err.txn_requires_abort(), err
+    p.abort_transaction(30)
+
+    # The member's current generation may commit.
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(topic, 0, 5)], current, 30)
+    p.commit_transaction(30)
+    committed = a.committed([TopicPartition(topic, 0)], 30)
+    assert committed[0].offset == 5
+    a.close()
+    b.close()

@@ -79,6 +79,16 @@ fn commit(
         return Err(codes::INVALID_GROUP_ID);
     }
     let index = offsets_partition(broker, &req.group_id)?;
+    tracing::debug!(group = %req.group_id.as_str(), member = %req.member_id.as_str(), generation = req.generation_id, transactional_id = %req.transactional_id.as_str(), "TxnOffsetCommit");
+    let member = broker.groups.check_txn_member(
+        &req.group_id,
+        &req.member_id,
+        req.group_instance_id.as_deref(),
+        req.generation_id,
+    );
+    if member != codes::NONE {
+        return Err(member);
+    }
     broker.txns.check_produce(
         &req.transactional_id,
         req.producer_id.0,

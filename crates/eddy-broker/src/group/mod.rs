@@ -321,6 +321,34 @@ impl GroupCoordinator {
         .unwrap_or(Err(codes::ILLEGAL_GENERATION))
     }
 
+    /// KIP-447's fencing of transactional offset commits: one that names a member (a
+    /// generation, or a member id) is refused unless that member is in the group's current
+    /// generation, so a member that lost its partitions in a rebalance cannot commit
+    /// offsets for them in a transaction. A commit naming no member is not checked.
+    pub fn check_txn_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
+        if generation < 0 && member_id.is_empty() {
+            return codes::NONE;
+        }
+        if let Some(error) = self.consumer_offsets_check(group_id, member_id, generation) {
+            return error;
+        }
+        let groups = self.inner.groups.lock().expect("groups lock");
+        match groups.get(group_id) {
+            Some(g) if !(generation < 0 && g.state == State::Empty) => {
+                g.check_member(member_id, instance_id, generation)
+            }
+            Some(_) => codes::NONE,
+            None if generation < 0 => codes::NONE,
+            None => codes::ILLEGAL_GENERATION,
+        }
+    }
+
     /// Appends one record per accepted offset; nothing when none is.
     fn write_offsets(
         &self,

@@ -1,0 +1,479 @@
+//! A stream thread: one group member running its tasks. It polls, routes records to tasks
+//! (within a task, the record with the smallest timestamp among its partitions goes first),
+//! sends what the tasks produce, and commits on `commit.interval.ms`.
+//!
+//! - at_least_once: every send acknowledged first, then the consumed offsets.
+//! - exactly_once_v2: outputs, changelog writes and consumed offsets go in one
+//!   transaction of the thread's producer (KIP-447: the offsets carry the member's
+//!   generation, so a member that lost its tasks cannot commit for them). When a
+//!   transaction has to be aborted, the tasks are rebuilt from their changelogs (read
+//!   committed) and the input rewound to the committed offsets, so the state and the
+//!   outputs never hold an aborted transaction's effects.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eddy_client::group_consumer::{
+    AutoOffsetReset, GroupConsumer, GroupConsumerConfig, GroupEvent,
+};
+use eddy_client::offsets::list_offsets_with_isolation;
+use eddy_client::{
+    Client, ClientConfig, ConsumerConfig, ConsumerRecord, DeliveryFuture, IsolationLevel,
+    OffsetSpec, Producer, ProducerConfig, ProducerRecord, SeekTo, TopicPartition,
+};
+use tokio::sync::watch;
+
+use super::assignor::StreamsAssignor;
+use super::{Shared, StreamsState};
+use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::error::Result;
+use crate::record::OutRecord;
+use crate::task::{InputRecord, Task, TaskId};
+use crate::topology::Topology;
+
+/// Sends in flight before the thread waits for their acknowledgements.
+const PENDING_SENDS_MAX: usize = 100_000;
+
+pub(super) struct StreamThread {
+    topology: Arc<Topology>,
+    config: StreamsConfig,
+    shared: Arc<Shared>,
+    client: Client,
+    consumer: GroupConsumer,
+    producer: Producer,
+    tasks: BTreeMap<TaskId, Task>,
+    /// Next offset to commit per input partition.
+    positions: BTreeMap<TopicPartition, i64>,
+    pending: VecDeque<DeliveryFuture>,
+    /// Offsets of the last successful commit (exactly-once: skip empty transactions).
+    last_committed: BTreeMap<TopicPartition, i64>,
+    prev_tasks: Arc<Mutex<Vec<TaskId>>>,
+    last_commit: Instant,
+    started: Instant,
+    /// exactly_once_v2: a transaction is open (begun at the first send after a commit).
+    eos: bool,
+    in_txn: bool,
+}
+
+impl StreamThread {
+    pub(super) async fn start(
+        topology: Arc<Topology>,
+        config: StreamsConfig,
+        shared: Arc<Shared>,
+    ) -> Result<StreamThread> {
+        let client = Client::connect(ClientConfig::new(&config.bootstrap_servers)).await?;
+        let app = config.application_id.clone();
+        super::topics::prepare(&client, &topology, &app).await?;
+        let prev_tasks = Arc::new(Mutex::new(Vec::new()));
+        let assignor = Arc::new(StreamsAssignor {
+            topology: topology.clone(),
+            application_id: app.clone(),
+            host: config.application_server.clone(),
+            prev_tasks: prev_tasks.clone(),
+        });
+        let mut gc = GroupConsumerConfig::new(&app);
+        gc.session_timeout_ms = config.session_timeout_ms;
+        gc.group_instance_id = config.group_instance_id.clone();
+        gc.heartbeat_interval_ms = config.heartbeat_interval_ms;
+        gc.max_poll_interval_ms = config.max_poll_interval_ms;
+        gc.auto_offset_reset = if config.auto_offset_reset_earliest {
+            AutoOffsetReset::Earliest
+        } else {
+            AutoOffsetReset::Latest
+        };
+        gc.consumer.fetch_max_wait_ms = 100;
+        let mut consumer = GroupConsumer::new(client.clone(), gc, assignor).await?;
+        let sources: Vec<String> = topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| s.source_topics.iter().map(|t| t.resolve(&app)))
+            .collect();
+        let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs).await?;
+        let eos = config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
+        let mut pc = ProducerConfig::default();
+        if eos {
+            // EOS v2: one producer per thread; fencing is by group generation (KIP-447).
+            pc.transactional_id = Some(format!("{app}-{}-1", uuid::Uuid::new_v4()));
+        }
+        let producer = Producer::new(client.clone(), pc).await?;
+        if eos {
+            producer.init_transactions().await?;
+        }
+        Ok(StreamThread {
+            topology,
+            config,
+            shared,
+            client,
+            consumer,
+            producer,
+            tasks: BTreeMap::new(),
+            positions: BTreeMap::new(),
+            pending: VecDeque::new(),
+            last_committed: BTreeMap::new(),
+            prev_tasks,
+            last_commit: Instant::now(),
+            started: Instant::now(),
+            eos,
+            in_txn: false,
+        })
+    }
+
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<()> {
+        loop {
+            if *stop.borrow() {
+                return self.shutdown().await;
+            }
+            let event = tokio::select! {
+                e = self.consumer.poll() => e?,
+                _ = stop.changed() => continue,
+            };
+            match event {
+                GroupEvent::Revoked(_) => {
+                    self.shared.set_state(StreamsState::Rebalancing);
+                    self.commit().await?;
+                    self.close_tasks();
+                }
+                GroupEvent::Assigned { partitions, .. } => {
+                    self.assign(&partitions).await?;
+                    self.shared.set_state(StreamsState::Running);
+                }
+                GroupEvent::Records(records) => self.process(records).await?,
+            }
+            let now = self.now_ms();
+            for task in self.tasks.values_mut() {
+                task.punctuate_wall_clock(now)?;
+            }
+            self.send_outputs().await?;
+            if self.last_commit.elapsed() >= Duration::from_millis(self.config.commit_interval_ms) {
+                self.commit().await?;
+            }
+        }
+    }
+
+    async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let app = self.config.application_id.clone();
+        let mut ids: Vec<TaskId> = partitions
+            .iter()
+            .filter_map(|tp| {
+                let sub = self.topology.subtopology_reading(&app, &tp.topic)?;
+                Some(TaskId {
+                    subtopology: sub,
+                    partition: tp.partition,
+                })
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let stores = |spec: &crate::topology::StoreSpec,
+                      _: TaskId|
+         -> Result<Box<dyn eddy_store::KeyValueStore>> {
+            Ok(Box::new(eddy_store::InMemoryKeyValueStore::new(
+                spec.name.clone(),
+            )))
+        };
+        for id in &ids {
+            let mut task = Task::new(
+                self.topology.clone(),
+                *id,
+                &app,
+                &stores,
+                self.config.errors.clone(),
+                self.now_ms(),
+            )?;
+            restore(&self.client, &mut task, self.eos).await?;
+            self.tasks.insert(*id, task);
+        }
+        for tp in partitions {
+            if let Some(p) = self.consumer.position(tp) {
+                self.positions.insert(tp.clone(), p);
+            }
+        }
+        *self.prev_tasks.lock().unwrap_or_else(|p| p.into_inner()) = ids.clone();
+        self.shared.set_tasks(&self.tasks);
+        tracing::info!(application_id = %app, tasks = ?ids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "tasks assigned");
+        Ok(())
+    }
+
+    async fn process(&mut self, records: Vec<ConsumerRecord>) -> Result<()> {
+        let app = self.config.application_id.clone();
+        // Per task, per partition, in offset order.
+        let mut queues: BTreeMap<TaskId, BTreeMap<(String, i32), VecDeque<ConsumerRecord>>> =
+            BTreeMap::new();
+        for r in records {
+            let Some(sub) = self.topology.subtopology_reading(&app, &r.topic) else {
+                continue;
+            };
+            let id = TaskId {
+                subtopology: sub,
+                partition: r.partition,
+            };
+            queues
+                .entry(id)
+                .or_default()
+                .entry((r.topic.clone(), r.partition))
+                .or_default()
+                .push_back(r);
+        }
+        for (id, mut parts) in queues {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            loop {
+                // The smallest timestamp among the partitions' heads goes next.
+                let next = parts
+                    .iter()
+                    .filter_map(|(k, q)| q.front().map(|r| (r.timestamp_ms, k.clone())))
+                    .min();
+                let Some((_, k)) = next else { break };
+                let r = parts
+                    .get_mut(&k)
+                    .and_then(VecDeque::pop_front)
+                    .expect("head seen");
+                let tp = TopicPartition::new(&r.topic, r.partition);
+                let offset = r.offset;
+                task.process(InputRecord {
+                    topic: r.topic,
+                    partition: r.partition,
+                    offset,
+                    timestamp_ms: r.timestamp_ms,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                })?;
+                self.positions.insert(tp, offset + 1);
+            }
+        }
+        self.send_outputs().await
+    }
+
+    async fn send_outputs(&mut self) -> Result<()> {
+        let outs: Vec<OutRecord> = self
+            .tasks
+            .values_mut()
+            .flat_map(|t| t.take_output())
+            .collect();
+        if self.eos && !self.in_txn && !outs.is_empty() {
+            self.producer.begin_transaction()?;
+            self.in_txn = true;
+        }
+        for o in outs {
+            let record = ProducerRecord {
+                topic: o.topic,
+                partition: o.partition,
+                key: o.key,
+                value: o.value,
+                headers: o.headers,
+                timestamp_ms: Some(o.timestamp_ms),
+            };
+            self.pending.push_back(self.producer.send(record).await?);
+        }
+        if self.pending.len() > PENDING_SENDS_MAX {
+            self.await_sends().await?;
+        }
+        Ok(())
+    }
+
+    async fn await_sends(&mut self) -> Result<()> {
+        while let Some(f) = self.pending.pop_front() {
+            f.await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        if self.eos {
+            self.commit_transaction().await
+        } else {
+            self.commit_at_least_once().await
+        }
+    }
+
+    /// At-least-once commit: every output acknowledged, stores flushed, then offsets.
+    async fn commit_at_least_once(&mut self) -> Result<()> {
+        self.send_outputs().await?;
+        self.await_sends().await?;
+        for t in self.tasks.values_mut() {
+            t.flush_stores()?;
+        }
+        let offsets = self.offsets();
+        if !offsets.is_empty() {
+            if let Err(e) = self.consumer.commit(&offsets).await {
+                if eddy_client::group_consumer::is_membership_lost(&e) {
+                    tracing::warn!(error = %e, "commit refused: the group moved on; records since the last commit will be processed again");
+                } else {
+                    return Err(e.into());
+                }
+            }
+        }
+        self.committed()
+    }
+
+    fn offsets(&self) -> Vec<(TopicPartition, i64)> {
+        self.positions
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    fn committed(&mut self) -> Result<()> {
+        self.shared.set_metrics(&self.tasks);
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Exactly-once commit: the consumed offsets join the transaction, which commits.
+    async fn commit_transaction(&mut self) -> Result<()> {
+        self.send_outputs().await?;
+        let offsets = self.offsets();
+        if !self.in_txn {
+            if offsets.is_empty() || !self.advanced(&offsets) {
+                return self.committed();
+            }
+            self.producer.begin_transaction()?;
+            self.in_txn = true;
+        }
+        let result = async {
+            while let Some(f) = self.pending.pop_front() {
+                f.await?;
+            }
+            let group = self.consumer.group_metadata();
+            self.producer
+                .send_offsets_to_transaction(&offsets, &group)
+                .await?;
+            self.producer.commit_transaction().await
+        }
+        .await;
+        self.in_txn = false;
+        match result {
+            Ok(()) => {
+                self.last_committed = offsets.into_iter().collect();
+                self.committed()
+            }
+            Err(e) if e.is_fatal_txn() => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "transaction failed; aborting it and rebuilding the tasks from their changelogs");
+                self.pending.clear();
+                if let Err(abort) = self.producer.abort_transaction().await {
+                    if abort.is_fatal_txn() {
+                        return Err(abort.into());
+                    }
+                }
+                self.rebuild_tasks().await
+            }
+        }
+    }
+
+    /// Whether any position moved since the last commit.
+    fn advanced(&self, offsets: &[(TopicPartition, i64)]) -> bool {
+        offsets
+            .iter()
+            .any(|(tp, o)| self.last_committed.get(tp) != Some(o))
+    }
+
+    /// After an aborted transaction: fresh tasks restored from the committed changelogs,
+    /// input rewound to the committed offsets.
+    async fn rebuild_tasks(&mut self) -> Result<()> {
+        let assignment = self.consumer.assignment();
+        self.close_tasks();
+        let committed = self.consumer.committed(&assignment).await?;
+        for (tp, offset) in committed {
+            match offset {
+                Some(o) => self.consumer.seek(&tp, o).await?,
+                None => {
+                    let earliest = list_offsets_with_isolation(
+                        &self.client,
+                        &tp.topic,
+                        &[tp.partition],
+                        OffsetSpec::Earliest,
+                        IsolationLevel::ReadCommitted,
+                    )
+                    .await?;
+                    let o = earliest
+                        .get(&tp.partition)
+                        .and_then(|l| l.offset)
+                        .unwrap_or(0);
+                    self.consumer.seek(&tp, o).await?;
+                }
+            }
+        }
+        self.assign(&assignment).await
+    }
+
+    fn close_tasks(&mut self) {
+        for (_, t) in std::mem::take(&mut self.tasks) {
+            t.close();
+        }
+        self.positions.clear();
+        self.shared.set_tasks(&self.tasks);
+    }
+
+    async fn shutdown(mut self) -> Result<()> {
+        let result = self.commit().await;
+        self.close_tasks();
+        let _ = self.consumer.close().await;
+        self.producer.close().await;
+        tracing::info!(
+            uptime_s = self.started.elapsed().as_secs(),
+            "stream thread stopped"
+        );
+        result
+    }
+}
+
+/// Replays each store's changelog partition into it, from the start to the end.
+async fn restore(client: &Client, task: &mut Task, read_committed: bool) -> Result<()> {
+    for (store, topic, partition) in task.changelogs() {
+        let isolation = if read_committed {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::ReadUncommitted
+        };
+        let end = list_offsets_with_isolation(
+            client,
+            &topic,
+            &[partition],
+            OffsetSpec::Latest,
+            isolation,
+        )
+        .await?;
+        let end = end.get(&partition).and_then(|o| o.offset).unwrap_or(0);
+        if end == 0 {
+            continue;
+        }
+        let config = ConsumerConfig {
+            auto_offset_reset: Some(OffsetSpec::Earliest),
+            fetch_max_wait_ms: 50,
+            isolation_level: isolation,
+            ..ConsumerConfig::default()
+        };
+        let mut c = eddy_client::Consumer::new(client.clone(), config);
+        c.assign(&topic, Some(&[partition])).await?;
+        c.seek(&topic, partition, SeekTo::Earliest).await?;
+        let mut restored = 0u64;
+        while c.position(&topic, partition).unwrap_or(0) < end {
+            for r in c.poll().await? {
+                if r.offset >= end {
+                    break;
+                }
+                task.restore(
+                    &store,
+                    r.key.as_deref().unwrap_or_default(),
+                    r.value.as_deref(),
+                    r.timestamp_ms,
+                )?;
+                restored += 1;
+            }
+        }
+        tracing::info!(task = %task.id, store = %store, records = restored, "store restored from its changelog");
+    }
+    task.reinit()
+}
