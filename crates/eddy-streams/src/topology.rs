@@ -2,7 +2,7 @@
 //! sub-topologies (parts connected only through topics: each runs as its own tasks).
 //!
 //! Built by [`crate::StreamsBuilder`] (the DSL) or by hand through
-//! [`crate::StreamsBuilder::add_processor`]; instantiated once per task.
+//! [`crate::KStream::process`]; instantiated once per task.
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};

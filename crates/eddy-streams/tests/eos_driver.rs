@@ -80,6 +80,10 @@ fn config(app: &str, bootstrap: &str) -> StreamsConfig {
         StreamsConfig::new(app, bootstrap).with_guarantee(ProcessingGuarantee::ExactlyOnceV2);
     c.session_timeout_ms = 6_000;
     c.heartbeat_interval_ms = 500;
+    // The same state directory for every incarnation, as for a restarted process: the
+    // process id in it names the transactional producer, so each incarnation fences the
+    // last one's open transaction.
+    c.state_dir = std::env::temp_dir().join(format!("{app}-state"));
     // One instance that comes back under the same identity: no wait for the killed
     // member's session to end.
     c.group_instance_id = Some(format!("{app}-instance"));

@@ -109,8 +109,10 @@ async fn await_counts(
     latest
 }
 
+/// Each instance has its own state directory, as on separate machines.
 fn config(app: &str, bootstrap: &str) -> StreamsConfig {
     let mut c = StreamsConfig::new(app, bootstrap);
+    c.state_dir = std::env::temp_dir().join(unique("eddy-streams-test"));
     c.commit_interval_ms = 200;
     c.session_timeout_ms = 6_000;
     c.heartbeat_interval_ms = 500;

@@ -7,6 +7,7 @@
 //! exactly-once processing, are the next steps (see docs/streams.md).
 
 mod assignor;
+mod process;
 mod thread;
 mod topics;
 

@@ -54,6 +54,8 @@ pub(super) struct StreamThread {
     /// exactly_once_v2: a transaction is open (begun at the first send after a commit).
     eos: bool,
     in_txn: bool,
+    /// Held while running: one instance per state directory.
+    _process: super::process::ProcessDir,
 }
 
 impl StreamThread {
@@ -91,11 +93,16 @@ impl StreamThread {
             .collect();
         let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
         consumer.subscribe(&refs).await?;
+        let process = super::process::ProcessDir::open(&config.state_dir, &app)?;
         let eos = config.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2;
         let mut pc = ProducerConfig::default();
         if eos {
             // EOS v2: one producer per thread; fencing is by group generation (KIP-447).
-            pc.transactional_id = Some(format!("{app}-{}-1", uuid::Uuid::new_v4()));
+            // The process id is kept in the state directory, so a restarted instance has
+            // its predecessor's transactional id: init_transactions fences the dead
+            // one's open transaction at once instead of leaving it to its timeout.
+            pc.transactional_id = Some(format!("{app}-{}-1", process.id));
+            pc.transaction_timeout_ms = 10_000; // Kafka Streams' default under EOS
         }
         let producer = Producer::new(client.clone(), pc).await?;
         if eos {
@@ -117,6 +124,7 @@ impl StreamThread {
             started: Instant::now(),
             eos,
             in_txn: false,
+            _process: process,
         })
     }
 
