@@ -15,6 +15,11 @@ use eddy_streams::{
 };
 
 fn bootstrap(test: &str) -> Option<String> {
+    // RUST_LOG=eddy_streams=info shows tasks, restores and commits.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     match std::env::var("EDDY_TEST_BOOTSTRAP") {
         Ok(a) if !a.is_empty() => Some(a),
         _ => {

@@ -467,11 +467,10 @@ async fn restore(client: &Client, task: &mut Task, read_committed: bool) -> Resu
         c.assign(&topic, Some(&[partition])).await?;
         c.seek(&topic, partition, SeekTo::Earliest).await?;
         let mut restored = 0u64;
-        while c.position(&topic, partition).unwrap_or(0) < end {
+        // Until the position reaches both the listed end and the end the last fetch
+        // reported: some brokers' ListOffsets lags their fetches (Tansu's does).
+        loop {
             for r in c.poll().await? {
-                if r.offset >= end {
-                    break;
-                }
                 task.restore(
                     &store,
                     r.key.as_deref().unwrap_or_default(),
@@ -480,8 +479,11 @@ async fn restore(client: &Client, task: &mut Task, read_committed: bool) -> Resu
                 )?;
                 restored += 1;
             }
+            if c.at_end() && c.position(&topic, partition).unwrap_or(0) >= end {
+                break;
+            }
         }
-        tracing::info!(task = %task.id, store = %store, records = restored, "store restored from its changelog");
+        tracing::info!(task = %task.id, store = %store, records = restored, end, "store restored from its changelog");
     }
     task.reinit()
 }
