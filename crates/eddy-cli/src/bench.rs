@@ -1,4 +1,4 @@
-//! `eddy bench produce|consume`: throughput, latency percentiles and the broker's CPU cost.
+//! `eddy bench produce|consume` (and `streams`, in bench_streams.rs): throughput, latency percentiles and the broker's CPU cost.
 //!
 //! Produce latency is send -> acknowledgement of each record, taken in the producer's
 //! delivery callback. Consume latency is the round trip of each poll. The broker's
@@ -31,6 +31,8 @@ pub enum BenchCommand {
     Produce(ProduceBench),
     /// Consume records from the beginning of a topic.
     Consume(ConsumeBench),
+    /// An eddy-streams application (stateless map/filter, or a windowed count).
+    Streams(crate::bench_streams::StreamsBench),
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +102,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Produce(args) => produce(args).await,
         BenchCommand::Consume(args) => consume(args).await,
+        BenchCommand::Streams(args) => crate::bench_streams::run(args).await,
     }
 }
 

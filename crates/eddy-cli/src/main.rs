@@ -12,6 +12,7 @@
 //! - `broker_metrics`: reads the broker's CPU time from its `/metrics` endpoint.
 
 mod bench;
+mod bench_streams;
 mod broker_metrics;
 mod consume;
 mod format;
