@@ -95,8 +95,25 @@ async fn await_counts(
     topic: &str,
     want: &BTreeMap<String, i64>,
 ) -> BTreeMap<String, i64> {
+    await_counts_with(
+        client,
+        topic,
+        want,
+        eddy_client::IsolationLevel::ReadUncommitted,
+    )
+    .await
+}
+
+/// As `await_counts`, at the given isolation level.
+async fn await_counts_with(
+    client: &Client,
+    topic: &str,
+    want: &BTreeMap<String, i64>,
+    isolation_level: eddy_client::IsolationLevel,
+) -> BTreeMap<String, i64> {
     let config = ConsumerConfig {
         auto_offset_reset: Some(OffsetSpec::Earliest),
+        isolation_level,
         ..ConsumerConfig::default()
     };
     let mut c = Consumer::new(client.clone(), config);
@@ -114,7 +131,6 @@ async fn await_counts(
     latest
 }
 
-/// Each instance has its own state directory, as on separate machines.
 fn config(app: &str, bootstrap: &str) -> StreamsConfig {
     let mut c = StreamsConfig::new(app, bootstrap);
     c.state_dir = std::env::temp_dir().join(unique("eddy-streams-test"));
@@ -228,7 +244,16 @@ async fn word_count_exactly_once_reads_committed_and_survives_a_handover() {
         .await
         .unwrap();
     let want = reference(&text);
-    assert_eq!(await_counts_committed(&client, &output, &want).await, want);
+    assert_eq!(
+        await_counts_with(
+            &client,
+            &output,
+            &want,
+            eddy_client::IsolationLevel::ReadCommitted
+        )
+        .await,
+        want
+    );
     let mut b = KafkaStreams::new(word_count(&input, &output).build().unwrap(), eos(&app));
     b.start();
     a.close().await.unwrap();
@@ -236,37 +261,20 @@ async fn word_count_exactly_once_reads_committed_and_survives_a_handover() {
     produce(&client, &input, &more).await;
     let all: Vec<String> = text.iter().chain(&more).cloned().collect();
     let want = reference(&all);
-    assert_eq!(await_counts_committed(&client, &output, &want).await, want);
+    assert_eq!(
+        await_counts_with(
+            &client,
+            &output,
+            &want,
+            eddy_client::IsolationLevel::ReadCommitted
+        )
+        .await,
+        want
+    );
     assert_eq!(
         b.get::<String, i64>("counts", &"common".to_string())
             .unwrap(),
         Some(2_200)
     );
     b.close().await.unwrap();
-}
-
-/// As `await_counts`, reading committed records only.
-async fn await_counts_committed(
-    client: &Client,
-    topic: &str,
-    want: &BTreeMap<String, i64>,
-) -> BTreeMap<String, i64> {
-    let config = ConsumerConfig {
-        auto_offset_reset: Some(OffsetSpec::Earliest),
-        isolation_level: eddy_client::IsolationLevel::ReadCommitted,
-        ..ConsumerConfig::default()
-    };
-    let mut c = Consumer::new(client.clone(), config);
-    c.assign(topic, None).await.unwrap();
-    c.seek_all(SeekTo::Earliest).await.unwrap();
-    let mut latest = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while &latest != want && Instant::now() < deadline {
-        for r in c.poll().await.unwrap() {
-            let k = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
-            let v = i64::from_be_bytes(r.value.unwrap()[..].try_into().unwrap());
-            latest.insert(k, v);
-        }
-    }
-    latest
 }
