@@ -1,6 +1,38 @@
 //! Streams settings, named after Kafka Streams' configs.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::task::TaskId;
+
+/// One store's restoration from its changelog, as Kafka's `StateRestoreListener` sees it
+/// at `onRestoreEnd`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreEvent {
+    pub task: TaskId,
+    pub store: String,
+    pub topic: String,
+    pub partition: i32,
+    /// First changelog offset replayed: the checkpoint's for a persistent store that has
+    /// one, else the start.
+    pub from_offset: i64,
+    /// The position the restore reached.
+    pub to_offset: i64,
+    /// Changelog records applied.
+    pub records: u64,
+}
+
+/// Called once per store restoration (`StateRestoreListener`), on the stream thread: keep
+/// it short.
+#[derive(Clone)]
+pub struct RestoreListener(pub Arc<dyn Fn(&RestoreEvent) + Send + Sync>);
+
+impl fmt::Debug for RestoreListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RestoreListener")
+    }
+}
 
 /// What to do with a record that cannot be deserialized or processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +100,8 @@ pub struct StreamsConfig {
     /// `auto.offset.reset` of source topics without committed offsets: earliest, as
     /// Kafka Streams sets it.
     pub auto_offset_reset_earliest: bool,
+    /// Told of every store restoration (Kafka's `setGlobalStateRestoreListener`).
+    pub restore_listener: Option<RestoreListener>,
 }
 
 impl StreamsConfig {
@@ -87,6 +121,7 @@ impl StreamsConfig {
             heartbeat_interval_ms: 3_000,
             max_poll_interval_ms: 300_000,
             auto_offset_reset_earliest: true,
+            restore_listener: None,
         }
     }
 

@@ -42,7 +42,9 @@ pub mod windowed;
 pub mod windows;
 
 pub use builder::StreamsBuilder;
-pub use config::{ErrorHandler, ErrorHandling, ProcessingGuarantee, StreamsConfig};
+pub use config::{
+    ErrorHandler, ErrorHandling, ProcessingGuarantee, RestoreEvent, RestoreListener, StreamsConfig,
+};
 pub use driver::TopologyTestDriver;
 pub use error::{Result, StreamsError};
 pub use joins::{JoinWindows, Joined, StreamJoined};

@@ -78,6 +78,10 @@ pub struct StoreInstance {
     /// Highest timestamp among the changelog records restored: the stream time the
     /// store's operator had seen (every record it accepted wrote the store).
     pub(crate) restored_time_ms: i64,
+    /// Highest timestamp among the changelog records written since: with
+    /// `restored_time_ms`, what a checkpoint keeps so that a store restored only from its
+    /// checkpoint on knows its stream time again.
+    pub(crate) written_time_ms: i64,
 }
 
 /// A shared store.
@@ -209,6 +213,11 @@ impl StoreInstance {
 
     /// Ends a restore: windows and sessions past retention at the restored stream time
     /// go, as they went before the restart.
+    /// The stream time this store has seen: restored and written.
+    pub(crate) fn observed_time_ms(&self) -> i64 {
+        self.restored_time_ms.max(self.written_time_ms)
+    }
+
     pub(crate) fn finish_restore(&mut self) -> Result<()> {
         match self.kind.expiry_cutoff(self.restored_time_ms) {
             Some(cutoff) if self.restored_time_ms > i64::MIN => self.expire(cutoff),

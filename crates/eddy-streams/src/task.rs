@@ -132,6 +132,7 @@ impl Task {
                     serdes: spec.serdes.clone(),
                     kind: spec.kind,
                     restored_time_ms: i64::MIN,
+                    written_time_ms: i64::MIN,
                 }),
             );
         }
@@ -358,6 +359,7 @@ impl Task {
                 s.pending.clear();
                 continue;
             };
+            s.written_time_ms = s.written_time_ms.max(timestamp_ms);
             for (key, value) in s.pending.drain(..) {
                 self.env.out.push(OutRecord {
                     topic: topic.clone(),
@@ -449,6 +451,36 @@ impl Task {
             StreamsError::Config(format!("task {} has no store {store:?}", self.id))
         })?;
         handle.lock().restore(key, value, timestamp_ms)
+    }
+
+    /// Whether `store` keeps its data on disk (restored from its checkpoint on).
+    pub fn store_is_persistent(&self, store: &str) -> bool {
+        self.topology
+            .stores
+            .get(store)
+            .is_some_and(|s| s.persistent)
+    }
+
+    /// Stream time each store has seen (restored or written), for a checkpoint.
+    pub fn store_times(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<_> = self
+            .env
+            .stores
+            .iter()
+            .map(|(name, h)| (name.clone(), h.lock().observed_time_ms()))
+            .filter(|(_, t)| *t > i64::MIN)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Before a restore from a checkpoint: the stream time the store had seen when the
+    /// checkpoint was written (the records before it are not replayed).
+    pub fn set_restored_time(&mut self, store: &str, timestamp_ms: i64) {
+        if let Some(h) = self.env.stores.get(store) {
+            let mut s = h.lock();
+            s.restored_time_ms = s.restored_time_ms.max(timestamp_ms);
+        }
     }
 
     /// Re-runs every node's `init`, after a restore: operators that derive state from

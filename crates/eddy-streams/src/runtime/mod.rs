@@ -2,12 +2,13 @@
 //! the consumer group; instances with one application id share the tasks, and when one
 //! goes, the others take its tasks over and rebuild its stores from their changelogs.
 //!
-//! One stream thread per instance (run more instances to scale out). Stores are restored
-//! from their changelogs when a task is assigned; persistent stores with checkpoints, and
-//! exactly-once processing, are the next steps (see docs/streams.md).
+//! One stream thread per instance (run more instances to scale out). Persistent stores live
+//! in the state directory and restore from their checkpoint on; in-memory stores restore
+//! their whole changelog when a task is assigned (`stores`).
 
 mod assignor;
 mod process;
+mod stores;
 mod thread;
 mod topics;
 

@@ -25,8 +25,9 @@ use eddy_client::{
 use tokio::sync::watch;
 
 use super::assignor::StreamsAssignor;
+use super::stores::{LocalState, TaskRecovery};
 use super::{Shared, StreamsState};
-use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::config::{ProcessingGuarantee, RestoreEvent, RestoreListener, StreamsConfig};
 use crate::error::Result;
 use crate::record::OutRecord;
 use crate::task::{InputRecord, Task, TaskId};
@@ -54,6 +55,8 @@ pub(super) struct StreamThread {
     /// exactly_once_v2: a transaction is open (begun at the first send after a commit).
     eos: bool,
     in_txn: bool,
+    /// Tasks' directories, persistent stores and checkpoints.
+    local: LocalState,
     /// Held while running: one instance per state directory.
     _process: super::process::ProcessDir,
 }
@@ -104,6 +107,7 @@ impl StreamThread {
             pc.transactional_id = Some(format!("{app}-{}-1", process.id));
             pc.transaction_timeout_ms = 10_000; // Kafka Streams' default under EOS
         }
+        let local = LocalState::open(&config.state_dir, &app, eos)?;
         let producer = Producer::new(client.clone(), pc).await?;
         if eos {
             producer.init_transactions().await?;
@@ -124,6 +128,7 @@ impl StreamThread {
             started: Instant::now(),
             eos,
             in_txn: false,
+            local,
             _process: process,
         })
     }
@@ -148,7 +153,7 @@ impl StreamThread {
                 GroupEvent::Revoked(_) => {
                     self.shared.set_state(StreamsState::Rebalancing);
                     self.commit().await?;
-                    self.close_tasks();
+                    self.close_tasks(true)?;
                 }
                 GroupEvent::Assigned { partitions, .. } => {
                     self.assign(&partitions).await?;
@@ -181,23 +186,8 @@ impl StreamThread {
             .collect();
         ids.sort();
         ids.dedup();
-        let stores = |spec: &crate::topology::StoreSpec,
-                      _: TaskId|
-         -> Result<Box<dyn eddy_store::KeyValueStore>> {
-            Ok(Box::new(eddy_store::InMemoryKeyValueStore::new(
-                spec.name.clone(),
-            )))
-        };
         for id in &ids {
-            let mut task = Task::new(
-                self.topology.clone(),
-                *id,
-                &app,
-                &stores,
-                self.config.errors.clone(),
-                self.now_ms(),
-            )?;
-            restore(&self.client, &mut task, self.eos).await?;
+            let task = self.open_task(*id).await?;
             self.tasks.insert(*id, task);
         }
         for tp in partitions {
@@ -209,6 +199,44 @@ impl StreamThread {
         self.shared.set_tasks(&self.tasks);
         tracing::info!(application_id = %app, tasks = ?ids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "tasks assigned");
         Ok(())
+    }
+
+    /// A task with its stores restored: persistent stores from their checkpoint on,
+    /// in-memory stores from their changelogs' start.
+    async fn open_task(&mut self, id: TaskId) -> Result<Task> {
+        let app = self.config.application_id.clone();
+        let mut wiped = false;
+        loop {
+            let recovery = self.local.open_task(id)?;
+            let local = &self.local;
+            let stores = |spec: &crate::topology::StoreSpec, id: TaskId| local.engine(spec, id);
+            let mut task = Task::new(
+                self.topology.clone(),
+                id,
+                &app,
+                &stores,
+                self.config.errors.clone(),
+                self.now_ms(),
+            )?;
+            let listener = self.config.restore_listener.as_ref();
+            match restore(&self.client, &mut task, self.eos, &recovery, listener).await? {
+                Restored::Done(positions) => {
+                    self.local.restored(id, positions)?;
+                    return Ok(task);
+                }
+                Restored::CheckpointPastEnd(what) if !wiped => {
+                    tracing::warn!(task = %id, %what, "checkpoint is past the changelog's end (was the changelog recreated?); wiping the task's stores and restoring in full");
+                    drop(task);
+                    self.local.wipe(id)?;
+                    wiped = true;
+                }
+                Restored::CheckpointPastEnd(what) => {
+                    return Err(crate::error::StreamsError::Config(format!(
+                        "task {id}: {what} even after wiping its stores"
+                    )))
+                }
+            }
+        }
     }
 
     async fn process(&mut self, records: Vec<ConsumerRecord>) -> Result<()> {
@@ -292,7 +320,8 @@ impl StreamThread {
 
     async fn await_sends(&mut self) -> Result<()> {
         while let Some(f) = self.pending.pop_front() {
-            f.await?;
+            let md = f.await?;
+            self.local.acked(&md.topic, md.partition, md.offset);
         }
         Ok(())
     }
@@ -322,6 +351,7 @@ impl StreamThread {
                 }
             }
         }
+        self.local.committed(&self.topology, &mut self.tasks)?;
         self.committed()
     }
 
@@ -351,7 +381,8 @@ impl StreamThread {
         }
         let result = async {
             while let Some(f) = self.pending.pop_front() {
-                f.await?;
+                let md = f.await?;
+                self.local.acked(&md.topic, md.partition, md.offset);
             }
             let group = self.consumer.group_metadata();
             self.producer
@@ -391,7 +422,9 @@ impl StreamThread {
     /// input rewound to the committed offsets.
     async fn rebuild_tasks(&mut self) -> Result<()> {
         let assignment = self.consumer.assignment();
-        self.close_tasks();
+        // The stores may hold the aborted transaction's writes: no checkpoint vouches for
+        // them (under exactly-once they are wiped when the tasks open again).
+        self.close_tasks(false)?;
         let committed = self.consumer.committed(&assignment).await?;
         for (tp, offset) in committed {
             match offset {
@@ -416,17 +449,25 @@ impl StreamThread {
         self.assign(&assignment).await
     }
 
-    fn close_tasks(&mut self) {
+    /// Closes every task; `clean`: after a successful commit, so stores are checkpointed.
+    fn close_tasks(&mut self, clean: bool) -> Result<()> {
+        // Interactive queries let go of the stores first, so that their engines close.
+        self.shared.set_tasks(&BTreeMap::new());
+        let mut result = Ok(());
         for (_, t) in std::mem::take(&mut self.tasks) {
-            t.close();
+            let closed = self.local.close_task(&self.topology, t, clean);
+            if result.is_ok() {
+                result = closed;
+            }
         }
         self.positions.clear();
-        self.shared.set_tasks(&self.tasks);
+        result
     }
 
     async fn shutdown(mut self) -> Result<()> {
         let result = self.commit().await;
-        self.close_tasks();
+        let closed = self.close_tasks(result.is_ok());
+        let result = result.and(closed);
         let _ = self.consumer.close().await;
         self.producer.close().await;
         tracing::info!(
@@ -437,8 +478,26 @@ impl StreamThread {
     }
 }
 
-/// Replays each store's changelog partition into it, from the start to the end.
-async fn restore(client: &Client, task: &mut Task, read_committed: bool) -> Result<()> {
+enum Restored {
+    /// Changelog partition → the position the restore reached.
+    Done(Vec<((String, i32), i64)>),
+    /// A checkpoint offset beyond the changelog's end.
+    CheckpointPastEnd(String),
+}
+
+/// Replays each store's changelog partition into it, from the checkpoint (persistent stores
+/// that have one) or the start, to the end.
+async fn restore(
+    client: &Client,
+    task: &mut Task,
+    read_committed: bool,
+    recovery: &TaskRecovery,
+    listener: Option<&RestoreListener>,
+) -> Result<Restored> {
+    for (store, ms) in &recovery.stream_times {
+        task.set_restored_time(store, *ms);
+    }
+    let mut positions = Vec::new();
     for (store, topic, partition) in task.changelogs() {
         let isolation = if read_committed {
             IsolationLevel::ReadCommitted
@@ -454,7 +513,48 @@ async fn restore(client: &Client, task: &mut Task, read_committed: bool) -> Resu
         )
         .await?;
         let end = end.get(&partition).and_then(|o| o.offset).unwrap_or(0);
-        if end == 0 {
+        let from = recovery
+            .from
+            .get(&(topic.clone(), partition))
+            .copied()
+            .filter(|_| task.store_is_persistent(&store));
+        if let Some(from) = from {
+            let high_watermark = list_offsets_with_isolation(
+                client,
+                &topic,
+                &[partition],
+                OffsetSpec::Latest,
+                IsolationLevel::ReadUncommitted,
+            )
+            .await?;
+            let hw = high_watermark
+                .get(&partition)
+                .and_then(|o| o.offset)
+                .unwrap_or(0);
+            if from > hw {
+                return Ok(Restored::CheckpointPastEnd(format!(
+                    "store {store:?}: checkpoint at offset {from} of {topic}-{partition}, whose end is {hw}"
+                )));
+            }
+        }
+        let start = from.unwrap_or(0);
+        let task_id = task.id;
+        let notify = |records: u64, to_offset: i64| {
+            if let Some(l) = listener {
+                (l.0)(&RestoreEvent {
+                    task: task_id,
+                    store: store.clone(),
+                    topic: topic.clone(),
+                    partition,
+                    from_offset: start,
+                    to_offset,
+                    records,
+                });
+            }
+        };
+        if end == 0 || start >= end {
+            notify(0, start.max(end));
+            positions.push(((topic, partition), start.max(end)));
             continue;
         }
         let config = ConsumerConfig {
@@ -465,7 +565,10 @@ async fn restore(client: &Client, task: &mut Task, read_committed: bool) -> Resu
         };
         let mut c = eddy_client::Consumer::new(client.clone(), config);
         c.assign(&topic, Some(&[partition])).await?;
-        c.seek(&topic, partition, SeekTo::Earliest).await?;
+        match from {
+            Some(o) => c.seek(&topic, partition, SeekTo::Offset(o)).await?,
+            None => c.seek(&topic, partition, SeekTo::Earliest).await?,
+        }
         let mut restored = 0u64;
         // Until the position reaches both the listed end and the end the last fetch
         // reported: some brokers' ListOffsets lags their fetches (Tansu's does).
@@ -483,7 +586,11 @@ async fn restore(client: &Client, task: &mut Task, read_committed: bool) -> Resu
                 break;
             }
         }
-        tracing::info!(task = %task.id, store = %store, records = restored, end, "store restored from its changelog");
+        let position = c.position(&topic, partition).unwrap_or(end);
+        notify(restored, position);
+        tracing::info!(task = %task.id, store = %store, records = restored, from = start, end = position, "store restored from its changelog");
+        positions.push(((topic, partition), position));
     }
-    task.reinit()
+    task.reinit()?;
+    Ok(Restored::Done(positions))
 }
