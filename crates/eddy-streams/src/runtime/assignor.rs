@@ -3,9 +3,14 @@
 //! co-partitioned topics are read together. Tasks go back to the members that had them
 //! (stickiness lets them keep warm state), the rest to the least loaded.
 //!
-//! Subscription user data: the member's previous tasks and its `application.server`.
-//! Assignment user data: which `application.server` holds which tasks (for interactive
-//! query metadata). Both JSON.
+//! With `num.standby.replicas` = n, each task also gets up to n standby replicas on other
+//! members (those that had it, active or standby, first; then the least loaded): they keep
+//! a copy of its stores warm from the changelogs, so a takeover restores little.
+//!
+//! Subscription user data: the member's previous active and standby tasks and its
+//! `application.server`. Assignment user data: which `application.server` holds which tasks
+//! as active and as standby (for interactive query metadata), and the member's own standby
+//! tasks. Both JSON.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -23,6 +28,8 @@ pub const PROTOCOL: &str = "eddy-streams";
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SubscriptionInfo {
     prev_tasks: Vec<String>,
+    #[serde(default)]
+    prev_standby_tasks: Vec<String>,
     host: Option<String>,
 }
 
@@ -30,6 +37,32 @@ struct SubscriptionInfo {
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HostMap {
     pub tasks_by_host: BTreeMap<String, Vec<String>>,
+    /// Standby replicas by host.
+    #[serde(default)]
+    pub standby_by_host: BTreeMap<String, Vec<String>>,
+}
+
+/// One member's assignment user data: the host map, and its own standby tasks.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AssignmentInfo {
+    #[serde(flatten)]
+    pub hosts: HostMap,
+    #[serde(default)]
+    pub standby_tasks: Vec<String>,
+}
+
+impl AssignmentInfo {
+    /// Parses a member's assignment user data (empty or unreadable: nothing).
+    pub fn parse(user_data: &[u8]) -> AssignmentInfo {
+        serde_json::from_slice(user_data).unwrap_or_default()
+    }
+
+    pub fn standby_tasks(&self) -> Vec<TaskId> {
+        self.standby_tasks
+            .iter()
+            .filter_map(|t| t.parse().ok())
+            .collect()
+    }
 }
 
 pub struct StreamsAssignor {
@@ -37,6 +70,9 @@ pub struct StreamsAssignor {
     pub application_id: String,
     pub host: Option<String>,
     pub prev_tasks: Arc<Mutex<Vec<TaskId>>>,
+    pub prev_standby_tasks: Arc<Mutex<Vec<TaskId>>>,
+    /// `num.standby.replicas`
+    pub num_standby_replicas: u32,
 }
 
 impl StreamsAssignor {
@@ -79,8 +115,13 @@ impl Assignor for StreamsAssignor {
 
     fn subscription_user_data(&self) -> Bytes {
         let prev = self.prev_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let standby = self
+            .prev_standby_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let info = SubscriptionInfo {
             prev_tasks: prev.iter().map(|t| t.to_string()).collect(),
+            prev_standby_tasks: standby.iter().map(|t| t.to_string()).collect(),
             host: self.host.clone(),
         };
         Bytes::from(serde_json::to_vec(&info).unwrap_or_default())
@@ -99,14 +140,28 @@ impl Assignor for StreamsAssignor {
             .map(|m| serde_json::from_slice(&m.user_data).unwrap_or_default())
             .collect();
         let owned = assign_tasks(&tasks, &infos);
+        // Standbys only for tasks with stores: a stateless task has nothing to keep warm.
+        let stateful: Vec<TaskId> = tasks
+            .iter()
+            .filter(|t| {
+                !self.topology.subtopologies()[t.subtopology]
+                    .stores
+                    .is_empty()
+            })
+            .copied()
+            .collect();
+        let standbys = assign_standbys(&stateful, &infos, &owned, self.num_standby_replicas);
         let mut hosts = HostMap::default();
         for (i, info) in infos.iter().enumerate() {
             if let Some(h) = &info.host {
                 let list = hosts.tasks_by_host.entry(h.clone()).or_default();
                 list.extend(owned[i].iter().map(|t| t.to_string()));
+                if !standbys[i].is_empty() {
+                    let list = hosts.standby_by_host.entry(h.clone()).or_default();
+                    list.extend(standbys[i].iter().map(|t| t.to_string()));
+                }
             }
         }
-        let user_data = Bytes::from(serde_json::to_vec(&hosts).unwrap_or_default());
         Ok(ids
             .iter()
             .enumerate()
@@ -115,11 +170,16 @@ impl Assignor for StreamsAssignor {
                     .iter()
                     .flat_map(|t| self.partitions_of(*t, partition_counts))
                     .collect();
+                let info = AssignmentInfo {
+                    hosts: hosts.clone(),
+                    standby_tasks: standbys[i].iter().map(|t| t.to_string()).collect(),
+                };
+                let user_data = Bytes::from(serde_json::to_vec(&info).unwrap_or_default());
                 (
                     m.member_id.clone(),
                     MemberAssignment {
                         partitions,
-                        user_data: user_data.clone(),
+                        user_data,
                     },
                 )
             })
@@ -153,6 +213,42 @@ fn assign_tasks(tasks: &[TaskId], infos: &[SubscriptionInfo]) -> Vec<BTreeSet<Ta
     out
 }
 
+/// Standby tasks per member (in `infos` order): up to `replicas` per task, never on the
+/// member running it nor twice on one member; members that had the task (active or standby)
+/// first, then the fewest standbys, lowest index first.
+fn assign_standbys(
+    tasks: &[TaskId],
+    infos: &[SubscriptionInfo],
+    owned: &[BTreeSet<TaskId>],
+    replicas: u32,
+) -> Vec<BTreeSet<TaskId>> {
+    let mut out = vec![BTreeSet::new(); infos.len()];
+    let had: Vec<BTreeSet<TaskId>> = infos
+        .iter()
+        .map(|i| {
+            i.prev_tasks
+                .iter()
+                .chain(&i.prev_standby_tasks)
+                .filter_map(|t| t.parse().ok())
+                .collect()
+        })
+        .collect();
+    for t in tasks {
+        for _ in 0..replicas {
+            let candidate = (0..infos.len())
+                .filter(|&i| !owned[i].contains(t) && !out[i].contains(t))
+                .min_by_key(|&i| (!had[i].contains(t), out[i].len(), i));
+            match candidate {
+                Some(i) => {
+                    out[i].insert(*t);
+                }
+                None => break,
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,12 +265,12 @@ mod tests {
         let tasks: Vec<TaskId> = (0..6).map(|p| t(0, p)).collect();
         let a = SubscriptionInfo {
             prev_tasks: vec!["0_0".into(), "0_1".into(), "0_2".into(), "0_3".into()],
-            host: None,
+            ..SubscriptionInfo::default()
         };
         let b = SubscriptionInfo::default();
         let c = SubscriptionInfo {
             prev_tasks: vec!["0_5".into(), "junk".into()],
-            host: None,
+            ..SubscriptionInfo::default()
         };
         let out = assign_tasks(&tasks, &[a, b, c]);
         assert_eq!(out[0], [t(0, 0), t(0, 1)].into());
@@ -185,5 +281,33 @@ mod tests {
         );
         let all: BTreeSet<TaskId> = out.into_iter().flatten().collect();
         assert_eq!(all.len(), 6);
+    }
+
+    #[test]
+    fn standbys_go_to_other_members_and_prefer_those_that_had_the_task() {
+        let tasks: Vec<TaskId> = (0..4).map(|p| t(0, p)).collect();
+        let infos = vec![
+            SubscriptionInfo::default(),
+            SubscriptionInfo {
+                prev_standby_tasks: vec!["0_0".into()],
+                ..SubscriptionInfo::default()
+            },
+            SubscriptionInfo::default(),
+        ];
+        let owned = assign_tasks(&tasks, &infos);
+        let standbys = assign_standbys(&tasks, &infos, &owned, 1);
+        for task in &tasks {
+            let active: Vec<usize> = (0..3).filter(|&i| owned[i].contains(task)).collect();
+            let standby: Vec<usize> = (0..3).filter(|&i| standbys[i].contains(task)).collect();
+            assert_eq!(active.len(), 1);
+            assert_eq!(standby.len(), 1, "{task}: one standby");
+            assert_ne!(active, standby, "{task}: a standby is never the active");
+        }
+        if !owned[1].contains(&t(0, 0)) {
+            assert!(standbys[1].contains(&t(0, 0)), "member 1 had 0_0's state");
+        }
+        // More replicas than other members: as many as there are.
+        let two = assign_standbys(&tasks, &infos[..2], &assign_tasks(&tasks, &infos[..2]), 3);
+        assert_eq!(two.iter().map(BTreeSet::len).sum::<usize>(), 4);
     }
 }

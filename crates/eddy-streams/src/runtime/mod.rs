@@ -8,6 +8,7 @@
 
 mod assignor;
 mod process;
+mod standby;
 mod stores;
 mod thread;
 mod topics;
@@ -43,6 +44,7 @@ pub enum StreamsState {
 pub(crate) struct Shared {
     state: Mutex<StreamsState>,
     stores: Mutex<HashMap<TaskId, HashMap<String, StoreHandle>>>,
+    standby_tasks: Mutex<Vec<TaskId>>,
     metrics: Mutex<TaskMetrics>,
     state_changed: watch::Sender<StreamsState>,
 }
@@ -51,6 +53,10 @@ impl Shared {
     fn set_state(&self, s: StreamsState) {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = s.clone();
         self.state_changed.send_replace(s);
+    }
+
+    fn set_standby_tasks(&self, ids: Vec<TaskId>) {
+        *self.standby_tasks.lock().unwrap_or_else(|p| p.into_inner()) = ids;
     }
 
     fn set_tasks(&self, tasks: &BTreeMap<TaskId, Task>) {
@@ -94,6 +100,7 @@ impl KafkaStreams {
             shared: Arc::new(Shared {
                 state: Mutex::new(StreamsState::Created),
                 stores: Mutex::default(),
+                standby_tasks: Mutex::default(),
                 metrics: Mutex::default(),
                 state_changed,
             }),
@@ -185,6 +192,15 @@ impl KafkaStreams {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// The standby replicas this instance keeps now (`num.standby.replicas`).
+    pub fn standby_tasks(&self) -> Vec<TaskId> {
+        self.shared
+            .standby_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Interactive query: the value of `key` in key-value store `store`, looked up in

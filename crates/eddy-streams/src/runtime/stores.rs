@@ -181,6 +181,21 @@ impl LocalState {
         result
     }
 
+    /// Closes a standby task cleanly: its stores are read up to `positions`.
+    pub fn close_standby(
+        &mut self,
+        topology: &Topology,
+        task: Task,
+        positions: &HashMap<(String, i32), i64>,
+    ) -> Result<()> {
+        for (_, topic, partition) in task.changelogs() {
+            if let Some(&p) = positions.get(&(topic.clone(), partition)) {
+                self.positions.insert((topic, partition), p);
+            }
+        }
+        self.close_task(topology, task, true)
+    }
+
     /// The task's persistent, logged stores and how far each is restored.
     fn checkpoint(&self, topology: &Topology, task: &Task) -> Checkpoint {
         let mut checkpoint = Checkpoint::new();

@@ -24,7 +24,8 @@ use eddy_client::{
 };
 use tokio::sync::watch;
 
-use super::assignor::StreamsAssignor;
+use super::assignor::{AssignmentInfo, StreamsAssignor};
+use super::standby::{StandbyRunner, Standbys};
 use super::stores::{LocalState, TaskRecovery};
 use super::{Shared, StreamsState};
 use crate::config::{ProcessingGuarantee, RestoreEvent, RestoreListener, StreamsConfig};
@@ -57,6 +58,9 @@ pub(super) struct StreamThread {
     in_txn: bool,
     /// Tasks' directories, persistent stores and checkpoints.
     local: LocalState,
+    /// Standby replicas of this assignment, updating in the background.
+    standby: Option<StandbyRunner>,
+    prev_standby: Arc<Mutex<Vec<TaskId>>>,
     /// Held while running: one instance per state directory.
     _process: super::process::ProcessDir,
 }
@@ -71,11 +75,14 @@ impl StreamThread {
         let app = config.application_id.clone();
         super::topics::prepare(&client, &topology, &app).await?;
         let prev_tasks = Arc::new(Mutex::new(Vec::new()));
+        let prev_standby = Arc::new(Mutex::new(Vec::new()));
         let assignor = Arc::new(StreamsAssignor {
             topology: topology.clone(),
             application_id: app.clone(),
             host: config.application_server.clone(),
             prev_tasks: prev_tasks.clone(),
+            prev_standby_tasks: prev_standby.clone(),
+            num_standby_replicas: config.num_standby_replicas,
         });
         let mut gc = GroupConsumerConfig::new(&app);
         gc.session_timeout_ms = config.session_timeout_ms;
@@ -129,6 +136,8 @@ impl StreamThread {
             eos,
             in_txn: false,
             local,
+            standby: None,
+            prev_standby,
             _process: process,
         })
     }
@@ -154,9 +163,16 @@ impl StreamThread {
                     self.shared.set_state(StreamsState::Rebalancing);
                     self.commit().await?;
                     self.close_tasks(true)?;
+                    self.stop_standbys().await?;
                 }
-                GroupEvent::Assigned { partitions, .. } => {
+                GroupEvent::Assigned {
+                    partitions,
+                    user_data,
+                    ..
+                } => {
                     self.assign(&partitions).await?;
+                    self.start_standbys(&AssignmentInfo::parse(&user_data))
+                        .await?;
                     self.shared.set_state(StreamsState::Running);
                 }
                 GroupEvent::Records(records) => self.process(records).await?,
@@ -237,6 +253,73 @@ impl StreamThread {
                 }
             }
         }
+    }
+
+    /// Opens this member's standby tasks (those it does not run) and starts updating them.
+    async fn start_standbys(&mut self, info: &AssignmentInfo) -> Result<()> {
+        let app = self.config.application_id.clone();
+        let ids: Vec<TaskId> = info
+            .standby_tasks()
+            .into_iter()
+            .filter(|id| !self.tasks.contains_key(id))
+            .collect();
+        let mut standbys = Standbys {
+            tasks: BTreeMap::new(),
+            positions: Default::default(),
+        };
+        for id in &ids {
+            let recovery = self.local.open_task(*id)?;
+            let local = &self.local;
+            let stores = |spec: &crate::topology::StoreSpec, id: TaskId| local.engine(spec, id);
+            let mut task = Task::new(
+                self.topology.clone(),
+                *id,
+                &app,
+                &stores,
+                self.config.errors.clone(),
+                self.now_ms(),
+            )?;
+            for (store, ms) in &recovery.stream_times {
+                task.set_restored_time(store, *ms);
+            }
+            for (store, topic, partition) in task.changelogs() {
+                let key = (topic, partition);
+                if let Some(&from) = recovery.from.get(&key) {
+                    if task.store_is_persistent(&store) {
+                        standbys.positions.insert(key, from);
+                    }
+                }
+            }
+            standbys.tasks.insert(*id, task);
+        }
+        *self.prev_standby.lock().unwrap_or_else(|p| p.into_inner()) = ids.clone();
+        self.shared.set_standby_tasks(ids.clone());
+        if !ids.is_empty() {
+            tracing::info!(application_id = %app, standby = ?ids.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "standby tasks assigned");
+            self.standby = Some(StandbyRunner::start(&self.client, standbys, self.eos).await?);
+        }
+        Ok(())
+    }
+
+    /// Stops the standbys and checkpoints them (before a rebalance's new assignment).
+    async fn stop_standbys(&mut self) -> Result<()> {
+        self.shared.set_standby_tasks(Vec::new());
+        let Some(runner) = self.standby.take() else {
+            return Ok(());
+        };
+        let Some(standbys) = runner.stop().await else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        for (_, task) in standbys.tasks {
+            let closed = self
+                .local
+                .close_standby(&self.topology, task, &standbys.positions);
+            if result.is_ok() {
+                result = closed;
+            }
+        }
+        result
     }
 
     async fn process(&mut self, records: Vec<ConsumerRecord>) -> Result<()> {
@@ -467,7 +550,8 @@ impl StreamThread {
     async fn shutdown(mut self) -> Result<()> {
         let result = self.commit().await;
         let closed = self.close_tasks(result.is_ok());
-        let result = result.and(closed);
+        let standbys = self.stop_standbys().await;
+        let result = result.and(closed).and(standbys);
         let _ = self.consumer.close().await;
         self.producer.close().await;
         tracing::info!(
