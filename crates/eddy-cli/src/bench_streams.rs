@@ -26,6 +26,15 @@ pub enum Workload {
     Window,
 }
 
+/// The windowed count's store.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Store {
+    /// In memory, restored from its changelog.
+    Memory,
+    /// On disk (fjall) with checkpoints: Kafka Streams' default.
+    Persistent,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Guarantee {
     AtLeastOnce,
@@ -43,6 +52,9 @@ pub struct StreamsBench {
     pub partitions: i32,
     #[arg(long, value_enum, default_value = "at-least-once")]
     pub guarantee: Guarantee,
+    /// Store of the windowed count.
+    #[arg(long, value_enum, default_value = "memory")]
+    pub store: Store,
     /// The broker's HTTP listener, for its CPU time from /metrics.
     #[arg(long, default_value = "127.0.0.1:8088")]
     pub broker_http: String,
@@ -62,7 +74,7 @@ fn own_cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-fn topology(w: Workload, input: &str, output: &str) -> StreamsBuilder {
+fn topology(w: Workload, store: Store, input: &str, output: &str) -> StreamsBuilder {
     let b = StreamsBuilder::new();
     let s = b.stream(&[input], Consumed::with(Serdes::string(), Serdes::i64()));
     match w {
@@ -73,7 +85,10 @@ fn topology(w: Workload, input: &str, output: &str) -> StreamsBuilder {
         Workload::Window => s
             .group_by_key(Grouped::inherit())
             .windowed_by(TimeWindows::of_size_and_grace(1_000, 0))
-            .count(Materialized::new().in_memory())
+            .count(match store {
+                Store::Memory => Materialized::new().in_memory(),
+                Store::Persistent => Materialized::new(),
+            })
             .to_stream()
             .map(|k, v| (k.key, v.unwrap_or(0)))
             .to(output, Produced::with(Serdes::string(), Serdes::i64())),
@@ -128,7 +143,10 @@ pub async fn run(args: StreamsBench) -> anyhow::Result<()> {
     let broker_before = broker_metrics::cpu_seconds(&args.broker_http).await;
     let cpu_before = own_cpu_seconds();
     let started = Instant::now();
-    let mut streams = KafkaStreams::new(topology(args.workload, &input, &output).build()?, config);
+    let mut streams = KafkaStreams::new(
+        topology(args.workload, args.store, &input, &output).build()?,
+        config,
+    );
     streams.start();
     let admin = Admin::new(client.clone());
     let total = args.records as i64;
@@ -155,11 +173,13 @@ pub async fn run(args: StreamsBench) -> anyhow::Result<()> {
     let cpu = own_cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     let broker_after = broker_metrics::cpu_seconds(&args.broker_http).await;
     streams.close().await?;
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&app));
     let millions = args.records as f64 / 1e6;
     println!(
-        "streams {:?} ({:?}), {} events over {} partitions: {:.0} events/s, {:.2} s",
+        "streams {:?} ({:?}, {:?} store), {} events over {} partitions: {:.0} events/s, {:.2} s",
         args.workload,
         args.guarantee,
+        args.store,
         args.records,
         args.partitions,
         args.records as f64 / elapsed,

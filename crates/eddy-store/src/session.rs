@@ -41,12 +41,17 @@ pub struct Session {
 #[derive(Debug)]
 pub struct SessionStore<S> {
     inner: S,
+    /// No session ends before this: expiry scans from here (see `WindowStore`).
+    expired_before_ms: i64,
 }
 
 impl<S: KeyValueStore> SessionStore<S> {
     /// Lays a session store over `inner`, which it then owns entirely.
     pub fn new(inner: S) -> Self {
-        SessionStore { inner }
+        SessionStore {
+            inner,
+            expired_before_ms: i64::MIN,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -72,6 +77,7 @@ impl<S: KeyValueStore> SessionStore<S> {
                 ),
             });
         }
+        self.expired_before_ms = self.expired_before_ms.min(end_ms);
         self.inner.put(&end_key(key, start_ms, end_ms), &[])?;
         self.inner.put(&session_key(key, start_ms, end_ms), value)
     }
@@ -131,15 +137,22 @@ impl<S: KeyValueStore> SessionStore<S> {
         let Some(last_ms) = before_ms.checked_sub(1) else {
             return Ok(0);
         };
+        if before_ms <= self.expired_before_ms {
+            return Ok(0);
+        }
         let mut to = vec![BY_END];
         put_time(&mut to, last_ms);
         let to = prefix_end(&to).expect("starts with the tag 0x02");
         let mut removed = 0;
         loop {
             let store = self.inner.name();
+            let mut from = vec![BY_END];
+            if self.expired_before_ms > i64::MIN {
+                put_time(&mut from, self.expired_before_ms);
+            }
             let chunk: Vec<(Vec<u8>, i64, i64)> = self
                 .inner
-                .range(Some(&[BY_END]), Some(&to))?
+                .range(Some(&from), Some(&to))?
                 .take(EXPIRE_CHUNK_ENTRIES)
                 .map(|entry| decode_end_key(store, &entry?.0))
                 .collect::<Result<_>>()?;
@@ -148,7 +161,11 @@ impl<S: KeyValueStore> SessionStore<S> {
             }
             removed += chunk.len() as u64;
             if chunk.len() < EXPIRE_CHUNK_ENTRIES {
+                self.expired_before_ms = before_ms;
                 return Ok(removed);
+            }
+            if let Some((_, _, end)) = chunk.last() {
+                self.expired_before_ms = *end;
             }
         }
     }

@@ -104,6 +104,19 @@ fn a_session_ending_before_it_starts_is_refused() {
 }
 
 #[test]
+fn a_session_put_below_what_expired_expires_again() {
+    each_store(|store| {
+        store.put(b"k", 90, 100, b"v").unwrap();
+        assert_eq!(store.remove_expired(200).unwrap(), 1);
+        store.put(b"k", 40, 50, b"late").unwrap();
+        store.put(b"k", 300, 300, b"v").unwrap();
+        assert_eq!(store.remove_expired(150).unwrap(), 1);
+        assert_eq!(store.remove_expired(250).unwrap(), 0);
+        assert_eq!(store.remove_expired(301).unwrap(), 1);
+    });
+}
+
+#[test]
 fn remove_expired_goes_by_session_end() {
     each_store(|store| {
         let count = EXPIRE_CHUNK_ENTRIES as i64 + 3;

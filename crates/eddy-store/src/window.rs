@@ -46,13 +46,20 @@ pub type WindowIter<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
 #[derive(Debug)]
 pub struct WindowStore<S> {
     inner: S,
+    /// No window starts before this (expiry removed them, and no put since went below):
+    /// expiry scans from here, not over the tombstones an LSM engine keeps of the windows
+    /// it already removed, which made each pass cost as much as all of them together.
+    expired_before_ms: i64,
 }
 
 impl<S: KeyValueStore> WindowStore<S> {
     /// Lays a window store over `inner`, which it then owns entirely (any
     /// entry in it must have been written by a `WindowStore`).
     pub fn new(inner: S) -> Self {
-        WindowStore { inner }
+        WindowStore {
+            inner,
+            expired_before_ms: i64::MIN,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -69,6 +76,7 @@ impl<S: KeyValueStore> WindowStore<S> {
 
     /// Sets the value of `key`'s window starting at `window_start_ms`.
     pub fn put(&mut self, key: &[u8], window_start_ms: i64, value: &[u8]) -> Result<()> {
+        self.expired_before_ms = self.expired_before_ms.min(window_start_ms);
         self.inner.put(&time_key(window_start_ms, key), &[])?;
         self.inner.put(&window_key(key, window_start_ms), value)
     }
@@ -156,10 +164,13 @@ impl<S: KeyValueStore> WindowStore<S> {
         let Some(last_ms) = before_ms.checked_sub(1) else {
             return Ok(0);
         };
+        if before_ms <= self.expired_before_ms {
+            return Ok(0);
+        }
         let mut removed = 0;
         loop {
             let chunk: Vec<(i64, Vec<u8>)> = self
-                .by_time(i64::MIN, last_ms)?
+                .by_time(self.expired_before_ms, last_ms)?
                 .take(EXPIRE_CHUNK_ENTRIES)
                 .collect::<Result<_>>()?;
             for (start, key) in &chunk {
@@ -167,7 +178,11 @@ impl<S: KeyValueStore> WindowStore<S> {
             }
             removed += chunk.len() as u64;
             if chunk.len() < EXPIRE_CHUNK_ENTRIES {
+                self.expired_before_ms = before_ms;
                 return Ok(removed);
+            }
+            if let Some((start, _)) = chunk.last() {
+                self.expired_before_ms = *start;
             }
         }
     }

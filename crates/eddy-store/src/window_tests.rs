@@ -147,6 +147,21 @@ fn remove_expired_drops_windows_started_before_the_limit() {
 }
 
 #[test]
+fn a_window_put_below_what_expired_expires_again() {
+    each_store(|store| {
+        store.put(b"k", 100, b"v").unwrap();
+        assert_eq!(store.remove_expired(200).unwrap(), 1);
+        // Expiry resumes where it ended, but a put before that point is still found.
+        store.put(b"k", 50, b"late").unwrap();
+        store.put(b"k", 300, b"v").unwrap();
+        assert_eq!(store.remove_expired(150).unwrap(), 1);
+        assert_eq!(store.remove_expired(250).unwrap(), 0);
+        assert_eq!(all(store).len(), 1);
+        assert_eq!(store.remove_expired(301).unwrap(), 1);
+    });
+}
+
+#[test]
 fn fetch_all_skips_a_time_entry_left_without_its_window() {
     for (inner, _dir) in backends("windows") {
         let mut store = WindowStore::new(inner);
