@@ -28,6 +28,10 @@ pub enum StreamsError {
     TaskFailed { task: String, cause: String },
     #[error("the application is not running")]
     NotRunning,
+    /// An interactive query of a store that does not exist or is of another kind (Kafka's
+    /// `InvalidStateStoreException`).
+    #[error("{0}")]
+    InvalidStateStore(String),
 }
 
 pub type Result<T, E = StreamsError> = std::result::Result<T, E>;

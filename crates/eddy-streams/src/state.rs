@@ -354,6 +354,33 @@ impl<K: Data, V: Data> KeyValueStore<K, V> {
         self.range(None, None)
     }
 
+    /// Entries with `from <= key <= to` by serialized key (Kafka's `range`, both ends
+    /// inclusive), with the serialized key for merging several stores' results.
+    pub(crate) fn range_inclusive(
+        &self,
+        from: Option<&K>,
+        to: Option<&K>,
+    ) -> Result<Vec<(Bytes, K, V)>> {
+        let from = from.map(|k| self.key_bytes(k)).transpose()?;
+        // The least key above `to`: `to` followed by a zero byte.
+        let to = to
+            .map(|k| self.key_bytes(k))
+            .transpose()?
+            .map(|b| [&b[..], &[0u8]].concat());
+        let s = self.handle.lock();
+        let iter = s
+            .kv()?
+            .range(from.as_deref(), to.as_deref())
+            .map_err(|e| StreamsError::store(&s.name, e))?;
+        let mut out = Vec::new();
+        for entry in iter {
+            let (k, v) = entry.map_err(|e| StreamsError::store(&s.name, e))?;
+            let key = self.key.deserialize(&self.topic, Some(&k))?;
+            out.push((k, key, self.value.deserialize(&self.topic, Some(&v))?));
+        }
+        Ok(out)
+    }
+
     pub fn approximate_num_entries(&self) -> u64 {
         self.handle
             .lock()

@@ -7,7 +7,9 @@
 //! their whole changelog when a task is assigned (`stores`).
 
 mod assignor;
+pub mod http;
 mod process;
+mod query;
 mod standby;
 mod stores;
 mod thread;
@@ -21,12 +23,13 @@ use tokio::task::JoinHandle;
 
 use crate::config::StreamsConfig;
 use crate::error::{Result, StreamsError};
-use crate::state::{KeyValueStore, StoreHandle};
+use crate::state::StoreHandle;
 use crate::task::{Task, TaskId, TaskMetrics};
 use crate::topology::Topology;
 use crate::value::Data;
 
 pub use assignor::{HostMap, StreamsAssignor};
+pub use query::{KeyQueryMetadata, QueryHandle, StreamsMetadata};
 
 /// Kafka Streams' application states, simplified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,8 @@ pub(crate) struct Shared {
     state: Mutex<StreamsState>,
     stores: Mutex<HashMap<TaskId, HashMap<String, StoreHandle>>>,
     standby_tasks: Mutex<Vec<TaskId>>,
+    /// Which `application.server` runs which tasks, from the last assignment.
+    hosts: Mutex<HostMap>,
     metrics: Mutex<TaskMetrics>,
     state_changed: watch::Sender<StreamsState>,
 }
@@ -53,6 +58,10 @@ impl Shared {
     fn set_state(&self, s: StreamsState) {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = s.clone();
         self.state_changed.send_replace(s);
+    }
+
+    fn set_hosts(&self, hosts: HostMap) {
+        *self.hosts.lock().unwrap_or_else(|p| p.into_inner()) = hosts;
     }
 
     fn set_standby_tasks(&self, ids: Vec<TaskId>) {
@@ -101,6 +110,7 @@ impl KafkaStreams {
                 state: Mutex::new(StreamsState::Created),
                 stores: Mutex::default(),
                 standby_tasks: Mutex::default(),
+                hosts: Mutex::default(),
                 metrics: Mutex::default(),
                 state_changed,
             }),
@@ -203,36 +213,24 @@ impl KafkaStreams {
             .clone()
     }
 
+    /// Interactive queries of this instance's stores, and where keys live (see `query`).
+    pub fn query(&self) -> QueryHandle {
+        QueryHandle {
+            topology: self.topology.clone(),
+            shared: self.shared.clone(),
+            host: self.config.application_server.clone(),
+        }
+    }
+
     /// Interactive query: the value of `key` in key-value store `store`, looked up in
     /// every local task that has the store (the key lives in one of them).
     pub fn get<K: Data, V: Data>(&self, store: &str, key: &K) -> Result<Option<V>> {
-        let stores = self
-            .shared
-            .stores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for s in stores.values().filter_map(|m| m.get(store)) {
-            if let Some(v) = KeyValueStore::<K, V>::from_handle(s.clone())?.get(key)? {
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
+        self.query().get(store, key)
     }
 
     /// Interactive query: every entry of key-value store `store` on this instance.
     pub fn all<K: Data, V: Data>(&self, store: &str) -> Result<Vec<(K, V)>> {
-        let stores = self
-            .shared
-            .stores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let mut out = Vec::new();
-        for s in stores.values().filter_map(|m| m.get(store)) {
-            out.extend(KeyValueStore::<K, V>::from_handle(s.clone())?.all()?);
-        }
-        Ok(out)
+        self.query().all(store)
     }
 
     /// Commits, leaves the group and stops.

@@ -170,9 +170,10 @@ impl StreamThread {
                     user_data,
                     ..
                 } => {
+                    let info = AssignmentInfo::parse(&user_data);
+                    self.shared.set_hosts(info.hosts.clone());
                     self.assign(&partitions).await?;
-                    self.start_standbys(&AssignmentInfo::parse(&user_data))
-                        .await?;
+                    self.start_standbys(&info).await?;
                     self.shared.set_state(StreamsState::Running);
                 }
                 GroupEvent::Records(records) => self.process(records).await?,
