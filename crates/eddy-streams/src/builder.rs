@@ -12,8 +12,8 @@ use crate::params::{Consumed, Materialized};
 use crate::processor::{Processor, TypedNode};
 use crate::serdes::SerdeRef;
 use crate::topology::{
-    Decoder, Encoder, NodeFactory, NodeKind, NodeSpec, SinkSpec, SourceSpec, StoreKind, StoreSpec,
-    TopicName, Topology,
+    Decoder, Encoder, GlobalStore, NodeFactory, NodeKind, NodeSpec, SinkSpec, SourceSpec,
+    StoreKind, StoreSpec, TopicName, Topology,
 };
 use crate::value::{Data, Value};
 
@@ -21,6 +21,7 @@ use crate::value::{Data, Value};
 pub(crate) struct BuilderState {
     nodes: Vec<NodeSpec>,
     stores: BTreeMap<String, StoreSpec>,
+    global_stores: BTreeMap<String, GlobalStore>,
     repartition: Vec<(TopicName, Option<i32>)>,
     /// Kafka's naming counter: `KSTREAM-MAP-0000000003`.
     index: usize,
@@ -50,11 +51,17 @@ impl BuilderState {
             kind,
             children: Vec::new(),
             stores,
+            global_stores: Vec::new(),
         });
         for &p in parents {
             self.nodes[p].children.push(id);
         }
         id
+    }
+
+    /// Lets node `node` read global store `store`.
+    pub fn connect_global(&mut self, node: usize, store: &str) {
+        self.nodes[node].global_stores.push(store.to_owned());
     }
 
     pub fn processor(
@@ -182,6 +189,7 @@ impl StreamsBuilder {
             state: Rc::new(RefCell::new(BuilderState {
                 nodes: Vec::new(),
                 stores: BTreeMap::new(),
+                global_stores: BTreeMap::new(),
                 repartition: Vec::new(),
                 index: 0,
                 errors: Vec::new(),
@@ -258,6 +266,44 @@ impl StreamsBuilder {
         )
     }
 
+    /// A global table (Kafka's `GlobalKTable`): every partition of `topic`, kept in an
+    /// in-memory store on every instance and updated as the topic is written; the topic is
+    /// its own changelog. Streams join it with [`KStream::join_global`] on a key they
+    /// compute, with no co-partitioning needed. A null value deletes the key.
+    pub fn global_table<K: Data, V: Data>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> crate::joins::GlobalKTable<K, V> {
+        let mut st = self.state.borrow_mut();
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| st.name(&format!("{topic}-STATE-STORE")));
+        let spec = StoreSpec {
+            name: store.clone(),
+            kind: StoreKind::KeyValue,
+            persistent: false,
+            logged: false,
+            serdes: Arc::new((
+                materialized.key.clone().unwrap_or(consumed.key.clone()),
+                materialized.value.clone().unwrap_or(consumed.value.clone()),
+            )),
+        };
+        if st.stores.contains_key(&store) || st.global_stores.contains_key(&store) {
+            st.error(format!("state store {store:?} is declared twice"));
+        }
+        st.global_stores.insert(
+            store.clone(),
+            GlobalStore {
+                topic: topic.to_owned(),
+                spec,
+            },
+        );
+        crate::joins::GlobalKTable::new(store)
+    }
+
     /// Declares a key-value store for processors added with [`KStream::process`].
     pub fn add_key_value_store<K: Data, V: Data>(
         &self,
@@ -284,6 +330,14 @@ impl StreamsBuilder {
             return Err(StreamsError::Config(state.errors.join("; ")));
         }
         for n in &state.nodes {
+            for s in &n.global_stores {
+                if !state.global_stores.contains_key(s) {
+                    return Err(StreamsError::Config(format!(
+                        "processor {:?} reads global store {s:?}, which was never added",
+                        n.name
+                    )));
+                }
+            }
             for s in &n.stores {
                 if !state.stores.contains_key(s) {
                     return Err(StreamsError::Config(format!(
@@ -296,6 +350,7 @@ impl StreamsBuilder {
         Ok(Topology::new(
             state.nodes.clone(),
             state.stores.clone(),
+            state.global_stores.clone(),
             state.repartition.clone(),
         ))
     }

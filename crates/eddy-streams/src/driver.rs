@@ -4,7 +4,7 @@
 //! topics can be read. Stores are in memory. Good for testing operator semantics
 //! deterministically; the runtime tests run the same topologies against a real broker.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use crate::config::ErrorHandling;
 use crate::error::{Result, StreamsError};
 use crate::record::OutRecord;
 use crate::serdes::SerdeRef;
-use crate::state::KeyValueStore;
+use crate::state::{KeyValueStore, StoreHandle};
 use crate::task::{InputRecord, Task, TaskId, TaskMetrics};
 use crate::topology::Topology;
 use crate::value::Data;
@@ -55,6 +55,8 @@ pub struct TopologyTestDriver {
     next_offset: BTreeMap<(String, i32), i64>,
     wall_clock_ms: i64,
     round_robin: i32,
+    /// Global tables' stores: a record piped into a global table's topic updates them at once.
+    globals: HashMap<String, StoreHandle>,
 }
 
 impl TopologyTestDriver {
@@ -67,7 +69,9 @@ impl TopologyTestDriver {
     /// murmur2 of their key bytes, as the producer sends them.
     pub fn with_partitions(topology: Topology, partitions: i32) -> TopologyTestDriver {
         assert!(partitions > 0);
+        let globals = StoreHandle::globals(&topology);
         TopologyTestDriver {
+            globals,
             topology: Arc::new(topology),
             application_id: "test-driver".to_owned(),
             partitions,
@@ -110,6 +114,25 @@ impl TopologyTestDriver {
         value: Option<Bytes>,
         timestamp_ms: i64,
     ) -> Result<()> {
+        let mut global = false;
+        for (name, g) in self.topology.global_stores() {
+            if g.topic == topic {
+                global = true;
+                self.globals[name].apply_global(
+                    key.as_deref().unwrap_or_default(),
+                    value.as_deref(),
+                    timestamp_ms,
+                )?;
+            }
+        }
+        if global
+            && self
+                .topology
+                .subtopology_reading(&self.application_id, topic)
+                .is_none()
+        {
+            return Ok(());
+        }
         let mut queue = VecDeque::from([OutRecord {
             topic: topic.to_owned(),
             partition: None,
@@ -203,6 +226,7 @@ impl TopologyTestDriver {
                 id,
                 &self.application_id,
                 &stores,
+                &self.globals,
                 self.errors.clone(),
                 self.wall_clock_ms,
             )?;
@@ -285,6 +309,9 @@ impl TopologyTestDriver {
 
     /// Every entry of store `name` over all tasks, in key order per task.
     pub fn key_value_store<K: Data, V: Data>(&self, name: &str) -> Result<Vec<(K, V)>> {
+        if let Some(h) = self.globals.get(name) {
+            return KeyValueStore::<K, V>::from_handle(h.clone())?.all();
+        }
         let mut out = Vec::new();
         for task in self.tasks.values() {
             if let Some(h) = task.stores().get(name) {

@@ -96,7 +96,10 @@ use crate::serdes::{SerdeRef, Serdes};
 use crate::topology::{NodeKind, StoreKind, StoreSpec};
 use crate::value::Data;
 
+mod global_joins;
 mod table_joins;
+
+pub use global_joins::GlobalKTable;
 
 const BOTH_SIDES: &str = "an inner join calls its joiner with both values";
 const LEFT_SIDE: &str = "a left join calls its joiner with the left value";

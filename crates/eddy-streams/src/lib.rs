@@ -47,7 +47,7 @@ pub use config::{
 };
 pub use driver::TopologyTestDriver;
 pub use error::{Result, StreamsError};
-pub use joins::{JoinWindows, Joined, StreamJoined};
+pub use joins::{GlobalKTable, JoinWindows, Joined, StreamJoined};
 pub use kgrouped::KGroupedStream;
 pub use kstream::{BranchedKStream, KStream};
 pub use ktable::{Change, KTable};

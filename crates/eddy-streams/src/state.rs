@@ -5,6 +5,7 @@
 //! queries that read it from other threads; the task's own accesses are uncontended.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -91,6 +92,38 @@ pub struct StoreHandle(pub(crate) Arc<Mutex<StoreInstance>>);
 impl StoreHandle {
     pub(crate) fn new(instance: StoreInstance) -> StoreHandle {
         StoreHandle(Arc::new(Mutex::new(instance)))
+    }
+
+    /// The stores of a topology's global tables, empty, in memory.
+    pub(crate) fn globals(topology: &crate::topology::Topology) -> HashMap<String, StoreHandle> {
+        topology
+            .global_stores()
+            .iter()
+            .map(|(name, g)| {
+                let engine = Box::new(eddy_store::InMemoryKeyValueStore::new(name.clone()));
+                let handle = StoreHandle::new(StoreInstance {
+                    name: name.clone(),
+                    engine: Layout::new(g.spec.kind, engine),
+                    changelog: None,
+                    pending: Vec::new(),
+                    serdes: g.spec.serdes.clone(),
+                    kind: g.spec.kind,
+                    restored_time_ms: i64::MIN,
+                    written_time_ms: i64::MIN,
+                });
+                (name.clone(), handle)
+            })
+            .collect()
+    }
+
+    /// Applies a record of a global table's topic: a put, or with no value a delete.
+    pub(crate) fn apply_global(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp_ms: i64,
+    ) -> Result<()> {
+        self.lock().restore(key, value, timestamp_ms)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, StoreInstance> {

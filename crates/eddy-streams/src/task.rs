@@ -90,6 +90,7 @@ impl Task {
         id: TaskId,
         application_id: &str,
         stores: StoreFactory<'_>,
+        globals: &HashMap<String, StoreHandle>,
         errors: ErrorHandling,
         wall_clock_ms: i64,
     ) -> Result<Task> {
@@ -136,12 +137,22 @@ impl Task {
                 }),
             );
         }
+        // Global stores are shared by every task of the instance.
+        for (name, handle) in globals {
+            handles.insert(name.clone(), handle.clone());
+        }
         let env = Env {
             application_id: application_id.to_owned(),
             task: id,
             children: topology.children.clone(),
             node_names: Arc::new(topology.nodes.iter().map(|n| n.name.clone()).collect()),
-            node_stores: Arc::new(topology.nodes.iter().map(|n| n.stores.clone()).collect()),
+            node_stores: Arc::new(
+                topology
+                    .nodes
+                    .iter()
+                    .map(|n| n.stores.iter().chain(&n.global_stores).cloned().collect())
+                    .collect(),
+            ),
             meta: RecordMeta::default(),
             stream_time_ms: i64::MIN,
             wall_clock_ms,

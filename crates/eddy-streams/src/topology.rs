@@ -82,6 +82,15 @@ pub(crate) struct NodeSpec {
     pub children: Vec<usize>,
     /// State stores the node reads or writes.
     pub stores: Vec<String>,
+    /// Global stores the node reads (they tie it to no sub-topology).
+    pub global_stores: Vec<String>,
+}
+
+/// A global table's store: every partition of `topic`, on every instance, in memory.
+#[derive(Clone)]
+pub struct GlobalStore {
+    pub topic: String,
+    pub spec: StoreSpec,
 }
 
 /// What kind of state a store holds.
@@ -155,6 +164,7 @@ pub struct Subtopology {
 pub struct Topology {
     pub(crate) nodes: Vec<NodeSpec>,
     pub(crate) stores: BTreeMap<String, StoreSpec>,
+    pub(crate) global_stores: BTreeMap<String, GlobalStore>,
     pub(crate) subtopologies: Vec<Subtopology>,
     pub(crate) internal_topics: Vec<InternalTopic>,
     /// For each node, its children, as the engine walks them.
@@ -165,6 +175,7 @@ impl Topology {
     pub(crate) fn new(
         nodes: Vec<NodeSpec>,
         stores: BTreeMap<String, StoreSpec>,
+        global_stores: BTreeMap<String, GlobalStore>,
         repartition: Vec<(TopicName, Option<i32>)>,
     ) -> Topology {
         let subtopology_of = split(&nodes);
@@ -218,6 +229,7 @@ impl Topology {
         Topology {
             nodes,
             stores,
+            global_stores,
             subtopologies,
             internal_topics,
             children,
@@ -226,6 +238,11 @@ impl Topology {
 
     pub fn subtopologies(&self) -> &[Subtopology] {
         &self.subtopologies
+    }
+
+    /// Global tables' stores, by name.
+    pub fn global_stores(&self) -> &BTreeMap<String, GlobalStore> {
+        &self.global_stores
     }
 
     pub fn internal_topics(&self) -> &[InternalTopic] {

@@ -7,6 +7,7 @@
 //! their whole changelog when a task is assigned (`stores`).
 
 mod assignor;
+mod global;
 pub mod http;
 mod process;
 mod query;

@@ -58,7 +58,8 @@ impl QueryHandle {
 
     /// The kind of store `store` is, or an error naming the stores there are.
     pub fn store_kind(&self, store: &str) -> Result<StoreKind> {
-        match self.topology.stores.get(store) {
+        let global = self.topology.global_stores().get(store).map(|g| &g.spec);
+        match self.topology.stores.get(store).or(global) {
             Some(spec) => Ok(spec.kind),
             None => Err(StreamsError::InvalidStateStore(format!(
                 "the application has no state store {store:?}; its stores are {:?}",

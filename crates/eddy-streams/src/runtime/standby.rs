@@ -27,7 +27,14 @@ pub(super) struct Standbys {
 /// The standbys, being updated in the background.
 pub(super) struct StandbyRunner {
     stop: watch::Sender<bool>,
-    handle: JoinHandle<Standbys>,
+    handle: Option<JoinHandle<Standbys>>,
+}
+
+impl Drop for StandbyRunner {
+    /// Also when the stream thread fails: the updater ends after its current poll.
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
 }
 
 impl StandbyRunner {
@@ -109,13 +116,16 @@ impl StandbyRunner {
             }
             standbys
         });
-        Ok(StandbyRunner { stop, handle })
+        Ok(StandbyRunner {
+            stop,
+            handle: Some(handle),
+        })
     }
 
     /// Stops updating and hands the standbys back.
-    pub async fn stop(self) -> Option<Standbys> {
+    pub async fn stop(mut self) -> Option<Standbys> {
         self.stop.send_replace(true);
-        match self.handle.await {
+        match self.handle.take()?.await {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::warn!(error = %e, "standby updater panicked; its standbys are dropped");

@@ -10,7 +10,7 @@
 //!   committed) and the input rewound to the committed offsets, so the state and the
 //!   outputs never hold an aborted transaction's effects.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,12 +25,14 @@ use eddy_client::{
 use tokio::sync::watch;
 
 use super::assignor::{AssignmentInfo, StreamsAssignor};
+use super::global::GlobalUpdater;
 use super::standby::{StandbyRunner, Standbys};
 use super::stores::{LocalState, TaskRecovery};
 use super::{Shared, StreamsState};
 use crate::config::{ProcessingGuarantee, RestoreEvent, RestoreListener, StreamsConfig};
 use crate::error::Result;
 use crate::record::OutRecord;
+use crate::state::StoreHandle;
 use crate::task::{InputRecord, Task, TaskId};
 use crate::topology::Topology;
 
@@ -60,6 +62,9 @@ pub(super) struct StreamThread {
     local: LocalState,
     /// Standby replicas of this assignment, updating in the background.
     standby: Option<StandbyRunner>,
+    /// Global tables' stores, shared by every task, and what keeps them current.
+    globals: HashMap<String, StoreHandle>,
+    global_updater: Option<GlobalUpdater>,
     prev_standby: Arc<Mutex<Vec<TaskId>>>,
     /// Held while running: one instance per state directory.
     _process: super::process::ProcessDir,
@@ -115,6 +120,8 @@ impl StreamThread {
             pc.transaction_timeout_ms = 10_000; // Kafka Streams' default under EOS
         }
         let local = LocalState::open(&config.state_dir, &app, eos)?;
+        let globals = StoreHandle::globals(&topology);
+        let global_updater = GlobalUpdater::start(&client, &topology, &globals, eos).await?;
         let producer = Producer::new(client.clone(), pc).await?;
         if eos {
             producer.init_transactions().await?;
@@ -137,6 +144,8 @@ impl StreamThread {
             in_txn: false,
             local,
             standby: None,
+            globals,
+            global_updater: Some(global_updater),
             prev_standby,
             _process: process,
         })
@@ -232,6 +241,7 @@ impl StreamThread {
                 id,
                 &app,
                 &stores,
+                &self.globals,
                 self.config.errors.clone(),
                 self.now_ms(),
             )?;
@@ -277,6 +287,7 @@ impl StreamThread {
                 *id,
                 &app,
                 &stores,
+                &self.globals,
                 self.config.errors.clone(),
                 self.now_ms(),
             )?;
@@ -552,6 +563,9 @@ impl StreamThread {
         let result = self.commit().await;
         let closed = self.close_tasks(result.is_ok());
         let standbys = self.stop_standbys().await;
+        if let Some(g) = self.global_updater.take() {
+            g.stop().await;
+        }
         let result = result.and(closed).and(standbys);
         let _ = self.consumer.close().await;
         self.producer.close().await;
