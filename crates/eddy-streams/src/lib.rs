@@ -58,5 +58,5 @@ pub use serdes::{Serde, SerdeError, SerdeRef, Serdes};
 pub use state::{KeyValueStore, SessionStore, WindowStore};
 pub use task::TaskId;
 pub use topology::Topology;
-pub use windowed::{SessionWindowedKStream, TimeWindowedKStream};
-pub use windows::{EmitStrategy, SessionWindows, TimeWindows, Window, Windowed};
+pub use windowed::{SessionWindowedKStream, SlidingWindowedKStream, TimeWindowedKStream};
+pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed};

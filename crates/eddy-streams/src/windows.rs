@@ -76,6 +76,33 @@ impl TimeWindows {
     }
 }
 
+/// Sliding windows (KIP-450): windows defined by the records. Each record at `t` has its
+/// window `[t - time_difference, t]`, and a window `[t + 1, t + 1 + time_difference]`
+/// when a later record falls in it; both ends included. A window holds the records whose
+/// timestamps differ by at most the time difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    pub time_difference_ms: i64,
+    pub grace_ms: i64,
+}
+
+impl SlidingWindows {
+    pub fn of_time_difference_and_grace(time_difference_ms: i64, grace_ms: i64) -> Self {
+        assert!(
+            time_difference_ms >= 0 && grace_ms >= 0,
+            "time difference and grace must not be negative"
+        );
+        SlidingWindows {
+            time_difference_ms,
+            grace_ms,
+        }
+    }
+
+    pub fn of_time_difference_without_grace(time_difference_ms: i64) -> Self {
+        SlidingWindows::of_time_difference_and_grace(time_difference_ms, 0)
+    }
+}
+
 /// Sessions: a key's records no more than `gap_ms` apart belong to one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionWindows {

@@ -3,6 +3,7 @@
 pub(crate) mod aggregate;
 pub(crate) mod join;
 pub(crate) mod sink;
+pub(crate) mod sliding_aggregate;
 pub(crate) mod source;
 pub(crate) mod stateless;
 pub(crate) mod table;

@@ -21,7 +21,7 @@ pub(crate) type Fold<K, V, A> = Arc<dyn Fn(&K, V, A) -> A + Send + Sync>;
 
 const EMITTED_KEY: &str = "last-emitted-close";
 
-fn forward_change<K: Data, A: Data>(
+pub(crate) fn forward_change<K: Data, A: Data>(
     ctx: &mut Context<'_>,
     key: K,
     window: Window,
@@ -112,7 +112,6 @@ impl<K: Data, V: Data, A: Data> Node for TimeWindowNode<K, V, A> {
 }
 
 impl<K: Data, V: Data, A: Data> TimeWindowNode<K, V, A> {
-    /// Emits every window that closed since the last call, oldest first.
     fn emit_closed(
         &mut self,
         ctx: &mut Context<'_>,
@@ -120,30 +119,48 @@ impl<K: Data, V: Data, A: Data> TimeWindowNode<K, V, A> {
         close: i64,
     ) -> Result<()> {
         let emitted = self.emitted.clone().expect("emit-final has its store");
-        let key = EMITTED_KEY.to_string();
-        let last = emitted.get(&key)?.unwrap_or(i64::MIN);
-        if close <= last {
-            return Ok(());
-        }
-        let size = self.windows.size_ms;
-        // end in (last, close]  <=>  start in (last - size, close - size]
-        let from = last.saturating_sub(size).saturating_add(1);
-        let to = close.saturating_sub(size);
-        if from <= to {
-            for (k, start, value) in store.fetch_all(from, to)? {
-                let window = Window {
-                    start_ms: start,
-                    end_ms: start + size,
-                };
-                let change = Change {
-                    new: Some(value),
-                    old: None,
-                };
-                forward_change(ctx, k, window, change, window.end_ms - 1)?;
-            }
-        }
-        emitted.put(&key, &close)
+        emit_closed(ctx, store, &emitted, self.windows.size_ms, false, close)
     }
+}
+
+/// Emit-final: every window of `store` (all of size `size`; its end included in it when
+/// `end_included`, as sliding windows' are) that closed since the last call, oldest first,
+/// stamped with the last time in it; `emitted` keeps how far that went.
+pub(crate) fn emit_closed<K: Data, A: Data>(
+    ctx: &mut Context<'_>,
+    store: &WindowStore<K, A>,
+    emitted: &KeyValueStore<String, i64>,
+    size: i64,
+    end_included: bool,
+    close: i64,
+) -> Result<()> {
+    let key = EMITTED_KEY.to_string();
+    let last = emitted.get(&key)?.unwrap_or(i64::MIN);
+    if close <= last {
+        return Ok(());
+    }
+    // end in (last, close]  <=>  start in (last - size, close - size]
+    let from = last.saturating_sub(size).saturating_add(1);
+    let to = close.saturating_sub(size);
+    if from <= to {
+        for (k, start, value) in store.fetch_all(from, to)? {
+            let window = Window {
+                start_ms: start,
+                end_ms: start + size,
+            };
+            let change = Change {
+                new: Some(value),
+                old: None,
+            };
+            let last_ms = if end_included {
+                window.end_ms
+            } else {
+                window.end_ms - 1
+            };
+            forward_change(ctx, k, window, change, last_ms)?;
+        }
+    }
+    emitted.put(&key, &close)
 }
 
 pub(crate) fn time_window_factory<K: Data, V: Data, A: Data>(
