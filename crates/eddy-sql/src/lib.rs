@@ -1,0 +1,21 @@
+//! Streaming SQL in ksqlDB's dialect. Three phases, each with its own errors:
+//!
+//! - [`parse`]: text → statements ([`ast`]), by a parser of our own (ksqlDB's extensions —
+//!   `CREATE STREAM`, `EMIT CHANGES`, `WINDOW TUMBLING`, `JOIN … WITHIN` — are not SQL any
+//!   general parser accepts). Errors say what was expected, what was found, and where
+//!   (line and column).
+//! - plan (to come): statements → logical plans checked against the catalog of streams and
+//!   tables.
+//! - compile (to come): plans → eddy-streams topologies.
+//!
+//! # Layout
+//!
+//! - [`lexer`]: tokens with their positions; identifiers upper-cased unless quoted.
+//! - [`ast`]: statements, queries, expressions, types.
+//! - [`parse`]: the recursive-descent parser, expressions by precedence climbing.
+
+pub mod ast;
+pub mod lexer;
+pub mod parse;
+
+pub use parse::{parse, parse_statement, ParseError};
