@@ -55,7 +55,12 @@ pub fn parse_statement(text: &str) -> Result<Statement> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Nesting of expressions being parsed, bounded so that no input exhausts the stack.
+    depth: usize,
 }
+
+/// Deepest nesting of expressions accepted.
+const DEPTH_MAX: usize = 64;
 
 /// Binding strength of binary operators, weakest first.
 fn precedence(tok: &Tok) -> Option<(u8, BinaryOp)> {
@@ -88,7 +93,11 @@ impl Parser {
             message: e.message,
             pos: e.pos,
         })?;
-        Ok(Parser { tokens, at: 0 })
+        Ok(Parser {
+            tokens,
+            at: 0,
+            depth: 0,
+        })
     }
 
     fn peek(&self) -> &Tok {
@@ -872,6 +881,19 @@ impl Parser {
     }
 
     fn expr_above(&mut self, min: u8) -> Result<Expr> {
+        if self.depth >= DEPTH_MAX {
+            return Err(ParseError {
+                message: format!("expression nested more than {DEPTH_MAX} deep"),
+                pos: self.pos(),
+            });
+        }
+        self.depth += 1;
+        let result = self.expr_above_inner(min);
+        self.depth -= 1;
+        result
+    }
+
+    fn expr_above_inner(&mut self, min: u8) -> Result<Expr> {
         let mut left = if self.is_word("NOT") && min <= NOT_PREFIX {
             let pos = self.pos();
             self.advance();
@@ -984,7 +1006,8 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr> {
         let pos = self.pos();
         if self.eat(&Tok::Minus) {
-            let e = self.unary()?;
+            // Through expr_above, which bounds the nesting of `- - - x`.
+            let e = self.expr_above(8)?;
             return Ok(match e.kind {
                 ExprKind::Literal(Literal::Int(i)) => Expr {
                     kind: ExprKind::Literal(Literal::Int(-i)),
@@ -1004,7 +1027,7 @@ impl Parser {
             });
         }
         if self.eat(&Tok::Plus) {
-            return self.unary();
+            return self.expr_above(8);
         }
         self.postfix()
     }

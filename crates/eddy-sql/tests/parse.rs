@@ -346,3 +346,111 @@ fn errors_name_the_problem_and_where_it_is() {
     let e = err("CREATE STREAM s (a INT) AS SELECT * FROM t");
     assert!(e.contains("drop the column list"), "{e}");
 }
+
+mod robustness {
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "SELECT",
+        "FROM",
+        "WHERE",
+        "(",
+        ")",
+        ",",
+        "*",
+        "'x'",
+        "`q`",
+        "1",
+        "2.5",
+        "-",
+        "+",
+        "->",
+        "[",
+        "]",
+        "CASE",
+        "WHEN",
+        "THEN",
+        "END",
+        "CAST",
+        "AS",
+        "INT",
+        "ARRAY",
+        "<",
+        ">",
+        "MAP",
+        "STRUCT",
+        ":=",
+        "WINDOW",
+        "TUMBLING",
+        "SIZE",
+        "1 SECOND",
+        "JOIN",
+        "WITHIN",
+        "ON",
+        "GROUP BY",
+        "EMIT CHANGES",
+        "CREATE",
+        "STREAM",
+        "TABLE",
+        "WITH",
+        "=",
+        "a",
+        "b.c",
+        ";",
+        "NOT",
+        "IN",
+        "BETWEEN",
+        "AND",
+        "OR",
+        "LIKE",
+        "IS NULL",
+        "INSERT INTO",
+        "VALUES",
+        "/*",
+        "--",
+        "\n",
+        "'",
+        "\"",
+    ];
+
+    proptest! {
+        /// Any sequence of SQL-looking pieces parses or fails with a position inside the
+        /// text; it never panics.
+        #[test]
+        fn never_panics_and_errors_point_into_the_text(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..40)
+        ) {
+            let text: String = picks.iter().map(|&i| PIECES[i]).collect::<Vec<_>>().join(" ");
+            if let Err(e) = eddy_sql::parse(&text) {
+                prop_assert!(e.pos.offset <= text.len(), "{e} for {text:?}");
+                prop_assert!(e.pos.line >= 1 && e.pos.column >= 1);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = eddy_sql::parse(&text);
+        }
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    for text in [
+        format!(
+            "SELECT {}1{} FROM t",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        ),
+        format!("SELECT {}1 FROM t", "- ".repeat(100_000)),
+        format!("SELECT {}TRUE FROM t", "NOT ".repeat(100_000)),
+        format!(
+            "SELECT {}1{} FROM t",
+            "ARRAY[".repeat(50_000),
+            "]".repeat(50_000)
+        ),
+    ] {
+        let e = parse_statement(&text).unwrap_err();
+        assert!(e.message.contains("nested more than"), "{e}");
+    }
+}
