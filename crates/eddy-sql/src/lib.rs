@@ -13,9 +13,15 @@
 //! - [`lexer`]: tokens with their positions; identifiers upper-cased unless quoted.
 //! - [`ast`]: statements, queries, expressions, types.
 //! - [`parse`]: the recursive-descent parser, expressions by precedence climbing.
+//! - [`value`]: SQL types and values.
+//! - [`expr`]: expressions type-checked against the columns in scope, compiled to
+//!   closures over a row; [`functions`]: the scalar functions.
 
 pub mod ast;
+pub mod expr;
+pub mod functions;
 pub mod lexer;
 pub mod parse;
+pub mod value;
 
 pub use parse::{parse, parse_statement, ParseError};
