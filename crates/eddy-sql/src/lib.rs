@@ -13,11 +13,13 @@
 //! - [`lexer`]: tokens with their positions; identifiers upper-cased unless quoted.
 //! - [`ast`]: statements, queries, expressions, types.
 //! - [`parse`]: the recursive-descent parser, expressions by precedence climbing.
+//! - [`catalog`]: the streams and tables, and the planning of CREATE and DROP.
 //! - [`value`]: SQL types and values; [`format`]: the JSON, DELIMITED and KAFKA formats.
 //! - [`expr`]: expressions type-checked against the columns in scope, compiled to
 //!   closures over a row; [`functions`]: the scalar functions.
 
 pub mod ast;
+pub mod catalog;
 pub mod expr;
 pub mod format;
 pub mod functions;
