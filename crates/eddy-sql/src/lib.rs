@@ -6,7 +6,8 @@
 //!   (line and column).
 //! - plan (to come): statements → logical plans checked against the catalog of streams and
 //!   tables.
-//! - compile (to come): plans → eddy-streams topologies.
+//! - compile: plans → eddy-streams topologies ([`compile`]; stateless queries over streams
+//!   so far).
 //!
 //! # Layout
 //!
@@ -20,6 +21,7 @@
 
 pub mod ast;
 pub mod catalog;
+pub mod compile;
 pub mod expr;
 pub mod format;
 pub mod functions;
