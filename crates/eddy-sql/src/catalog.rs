@@ -58,6 +58,8 @@ pub struct Source {
     /// Partitions to create the topic with, when it is created.
     pub partitions: Option<i32>,
     pub replicas: Option<i16>,
+    /// A windowed table's window size: its keys carry the window start.
+    pub window_size_ms: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -232,6 +234,7 @@ impl Catalog {
             timestamp,
             partitions,
             replicas,
+            window_size_ms: None,
         }))
     }
 

@@ -329,11 +329,17 @@ pub fn apply(
                 }
                 return fail(name.pos, format!("{} already exists", name.name));
             }
-            if *kind == SourceKind::Table {
-                return fail(name.pos, "CREATE TABLE AS SELECT needs GROUP BY, which is not compiled yet");
-            }
             let source = lookup(catalog, query)?;
-            let projection = plan_projection(query, &source)?;
+            let aggregated = !query.group_by.is_empty();
+            match (kind, aggregated) {
+                (SourceKind::Stream, true) => {
+                    return fail(name.pos, "an aggregation makes a table: CREATE TABLE .. AS SELECT .. GROUP BY")
+                }
+                (SourceKind::Table, false) => {
+                    return fail(name.pos, "CREATE TABLE AS SELECT needs GROUP BY (a table over a table is not compiled yet)")
+                }
+                _ => {}
+            }
             let prop = |key: &str| -> Result<Option<String>> {
                 match properties.iter().find(|p| p.name.name.eq_ignore_ascii_case(key)) {
                     None => Ok(None),
@@ -360,12 +366,19 @@ pub fn apply(
             };
             let value_format = format_of(prop("VALUE_FORMAT")?.or(prop("FORMAT")?), source.value_format, false, name.pos)?;
             let key_format = format_of(prop("KEY_FORMAT")?.or(prop("FORMAT")?), source.key_format, true, name.pos)?;
+            let topic = prop("KAFKA_TOPIC")?.unwrap_or_else(|| name.name.clone());
+            if aggregated {
+                let sink = crate::aggregate::build_aggregation(builder, query, &source, name, topic, Some(key_format), Some(value_format))?;
+                catalog.insert(sink);
+                return Ok(());
+            }
+            let projection = plan_projection(query, &source)?;
             key_format.check(&projection.key_columns).map_err(|m| PlanError { message: format!("key: {m}"), pos: name.pos })?;
             value_format.check(&projection.value_columns).map_err(|m| PlanError { message: format!("value: {m}"), pos: name.pos })?;
             let sink = Source {
                 name: name.name.clone(),
                 kind: SourceKind::Stream,
-                topic: prop("KAFKA_TOPIC")?.unwrap_or_else(|| name.name.clone()),
+                topic,
                 key_columns: projection.key_columns.clone(),
                 value_columns: projection.value_columns.clone(),
                 key_format,
@@ -373,6 +386,7 @@ pub fn apply(
                 timestamp: None,
                 partitions: None,
                 replicas: None,
+                window_size_ms: None,
             };
             build_projection(builder, &source, projection, &sink);
             catalog.insert(sink);

@@ -19,6 +19,7 @@
 //! - [`expr`]: expressions type-checked against the columns in scope, compiled to
 //!   closures over a row; [`functions`]: the scalar functions.
 
+pub mod aggregate;
 pub mod ast;
 pub mod catalog;
 pub mod compile;

@@ -116,9 +116,13 @@ fn run_case(file: &str, case: &Json) -> Result<(), String> {
     let mut want: BTreeMap<String, Vec<Json>> = BTreeMap::new();
     for output in case["outputs"].as_array().cloned().unwrap_or_default() {
         let topic = output["topic"].as_str().expect("output topic").to_owned();
-        want.entry(topic).or_default().push(serde_json::json!({
+        let mut record = serde_json::json!({
             "key": output["key"], "value": output["value"], "timestamp": output["timestamp"]
-        }));
+        });
+        if let Some(w) = output.get("window") {
+            record["window"] = w.clone();
+        }
+        want.entry(topic).or_default().push(record);
     }
     for topic in want.keys() {
         let sink = source_of(&catalog, topic);
@@ -128,11 +132,24 @@ fn run_case(file: &str, case: &Json) -> Result<(), String> {
             records
                 .iter()
                 .map(|r| {
-                    serde_json::json!({
-                        "key": decode(sink.key_format, &sink.key_columns, r.key.as_deref(), true),
+                    // A windowed table's key: the key's bytes, then the window start (8 bytes).
+                    let (key, window) = match (sink.window_size_ms, r.key.as_deref()) {
+                        (Some(size), Some(k)) if k.len() >= 8 => {
+                            let (inner, start) = k.split_at(k.len() - 8);
+                            let start = i64::from_be_bytes(start.try_into().unwrap());
+                            (Some(inner), Some(serde_json::json!({"start": start, "end": start + size})))
+                        }
+                        (_, k) => (k, None),
+                    };
+                    let mut record = serde_json::json!({
+                        "key": decode(sink.key_format, &sink.key_columns, key, true),
                         "value": decode(sink.value_format, &sink.value_columns, r.value.as_deref(), false),
                         "timestamp": r.timestamp_ms,
-                    })
+                    });
+                    if let Some(w) = window {
+                        record["window"] = w;
+                    }
+                    record
                 })
                 .collect(),
         );

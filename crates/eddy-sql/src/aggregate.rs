@@ -1,0 +1,625 @@
+//! Aggregations (`GROUP BY`, optionally `WINDOW`, `HAVING`) compiled onto eddy-streams: a
+//! first processor computes each row's group key and the aggregates' arguments (after
+//! `WHERE`); the rows are grouped (through a repartition topic) and folded into one state
+//! per group; the select list and `HAVING` are computed over the group key and the
+//! aggregates' results. The result is a table: each update is written to its topic.
+
+use std::sync::Arc;
+
+use eddy_streams::windows::time_windowed_serde;
+use eddy_streams::{
+    Consumed, EmitStrategy, Grouped, Materialized, Processor, ProcessorContext, Produced, Serdes,
+    StreamsBuilder, TimeWindows, TypedRecord,
+};
+
+use crate::ast::{Emit, Expr, ExprKind, Ident, Query, SelectItem, SourceKind, WindowSpec};
+use crate::catalog::Source;
+use crate::compile::{row_serde, source_scope};
+use crate::expr::{compile, shown, Compiled, PlanError, Scope, ScopeColumn, AGGREGATES};
+use crate::format::Format;
+use crate::lexer::Pos;
+use crate::value::{Type, Value};
+
+type Result<T> = std::result::Result<T, PlanError>;
+
+fn fail<T>(pos: Pos, message: impl Into<String>) -> Result<T> {
+    Err(PlanError {
+        message: message.into(),
+        pos,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Latest,
+    Earliest,
+    CollectList,
+    CollectSet,
+    CountDistinct,
+}
+
+/// One aggregate call: what it folds, the index of its argument in the argument row, its
+/// result type and its state's type.
+#[derive(Debug, Clone)]
+struct Aggregate {
+    kind: Kind,
+    arg: Option<usize>,
+    out: Type,
+    state: Type,
+}
+
+impl Aggregate {
+    fn init(&self) -> Value {
+        match self.kind {
+            Kind::Count => Value::Bigint(0),
+            Kind::Avg => Value::Array(vec![Value::Double(0.0), Value::Double(0.0)]),
+            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct => Value::Array(Vec::new()),
+            _ => Value::Null,
+        }
+    }
+
+    fn add(&self, state: Value, args: &[Value]) -> Value {
+        let v = self
+            .arg
+            .and_then(|i| args.get(i))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let skip_null =
+            !matches!(self.kind, Kind::Count | Kind::Latest | Kind::Earliest) || self.arg.is_some();
+        if v.is_null() && skip_null && self.kind != Kind::Latest {
+            return state;
+        }
+        match self.kind {
+            Kind::Count => match state {
+                Value::Bigint(n) => Value::Bigint(n + 1),
+                other => other,
+            },
+            Kind::Sum => match (&state, &v) {
+                (Value::Null, _) => crate::expr::cast(v, &self.out),
+                (Value::Int(a), _) => v
+                    .as_i64()
+                    .map_or(state.clone(), |b| Value::Int(a.wrapping_add(b as i32))),
+                (Value::Bigint(a), _) => v
+                    .as_i64()
+                    .map_or(state.clone(), |b| Value::Bigint(a.wrapping_add(b))),
+                (Value::Decimal(a, s), Value::Decimal(b, t)) if s == t => Value::Decimal(a + b, *s),
+                _ => match (state.as_f64(), v.as_f64()) {
+                    (Some(a), Some(b)) => crate::expr::cast(Value::Double(a + b), &self.out),
+                    _ => state,
+                },
+            },
+            Kind::Avg => match (&state, v.as_f64()) {
+                (Value::Array(sc), Some(x)) => {
+                    let sum = sc.first().and_then(Value::as_f64).unwrap_or(0.0);
+                    let count = sc.get(1).and_then(Value::as_f64).unwrap_or(0.0);
+                    Value::Array(vec![Value::Double(sum + x), Value::Double(count + 1.0)])
+                }
+                _ => state,
+            },
+            Kind::Min | Kind::Max => {
+                if state.is_null() {
+                    return v;
+                }
+                let keep_new = match v.compare(&state) {
+                    Some(std::cmp::Ordering::Less) => self.kind == Kind::Min,
+                    Some(std::cmp::Ordering::Greater) => self.kind == Kind::Max,
+                    _ => false,
+                };
+                if keep_new {
+                    v
+                } else {
+                    state
+                }
+            }
+            Kind::Latest => {
+                if v.is_null() {
+                    state
+                } else {
+                    v
+                }
+            }
+            Kind::Earliest => {
+                if state.is_null() {
+                    v
+                } else {
+                    state
+                }
+            }
+            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct => match state {
+                Value::Array(mut items) => {
+                    if self.kind == Kind::CollectList || !items.contains(&v) {
+                        items.push(v);
+                    }
+                    Value::Array(items)
+                }
+                other => other,
+            },
+        }
+    }
+
+    fn result(&self, state: &Value) -> Value {
+        match (self.kind, state) {
+            (Kind::Avg, Value::Array(sc)) => match (
+                sc.first().and_then(Value::as_f64),
+                sc.get(1).and_then(Value::as_f64),
+            ) {
+                (Some(sum), Some(n)) if n > 0.0 => Value::Double(sum / n),
+                _ => Value::Null,
+            },
+            (Kind::CountDistinct, Value::Array(items)) => Value::Bigint(items.len() as i64),
+            _ => state.clone(),
+        }
+    }
+}
+
+/// Replaces each aggregate call in `expr` by a reference to its result column
+/// (`KSQL_AGG_n`), collecting the calls.
+fn extract(expr: &Expr, calls: &mut Vec<(Ident, Kind, Option<Expr>)>) -> Result<Expr> {
+    let rebuilt = |kind: ExprKind| Expr {
+        kind,
+        pos: expr.pos,
+    };
+    let sub =
+        |e: &Expr, calls: &mut Vec<_>| -> Result<Box<Expr>> { Ok(Box::new(extract(e, calls)?)) };
+    Ok(match &expr.kind {
+        ExprKind::Function {
+            name,
+            args,
+            star,
+            distinct,
+        } if AGGREGATES.contains(&name.name.as_str()) => {
+            let kind = match (name.name.as_str(), *distinct) {
+                ("COUNT", false) => Kind::Count,
+                ("COUNT", true) | ("COUNT_DISTINCT", _) => Kind::CountDistinct,
+                ("SUM", _) => Kind::Sum,
+                ("AVG", _) => Kind::Avg,
+                ("MIN", _) => Kind::Min,
+                ("MAX", _) => Kind::Max,
+                ("LATEST_BY_OFFSET", _) => Kind::Latest,
+                ("EARLIEST_BY_OFFSET", _) => Kind::Earliest,
+                ("COLLECT_LIST", _) => Kind::CollectList,
+                ("COLLECT_SET", _) => Kind::CollectSet,
+                (other, _) => return fail(name.pos, format!("{other} is not compiled yet")),
+            };
+            let arg = match (args.as_slice(), *star, kind) {
+                ([], true, Kind::Count) | ([], false, Kind::Count) => None,
+                ([a], false, _) => {
+                    if let ExprKind::Function { name: inner, .. } = &a.kind {
+                        if AGGREGATES.contains(&inner.name.as_str()) {
+                            return fail(inner.pos, "an aggregate cannot hold another aggregate");
+                        }
+                    }
+                    Some(a.clone())
+                }
+                _ => return fail(name.pos, format!("{} takes one argument", name.name)),
+            };
+            let n = calls.len();
+            calls.push((name.clone(), kind, arg));
+            rebuilt(ExprKind::Column {
+                qualifier: None,
+                name: Ident {
+                    name: format!("KSQL_AGG_{n}"),
+                    pos: name.pos,
+                },
+            })
+        }
+        ExprKind::Binary { op, left, right } => rebuilt(ExprKind::Binary {
+            op: *op,
+            left: sub(left, calls)?,
+            right: sub(right, calls)?,
+        }),
+        ExprKind::Unary { op, expr: e } => rebuilt(ExprKind::Unary {
+            op: *op,
+            expr: sub(e, calls)?,
+        }),
+        ExprKind::Cast { expr: e, ty } => rebuilt(ExprKind::Cast {
+            expr: sub(e, calls)?,
+            ty: ty.clone(),
+        }),
+        ExprKind::IsNull { expr: e, negated } => rebuilt(ExprKind::IsNull {
+            expr: sub(e, calls)?,
+            negated: *negated,
+        }),
+        ExprKind::Between {
+            expr: e,
+            low,
+            high,
+            negated,
+        } => rebuilt(ExprKind::Between {
+            expr: sub(e, calls)?,
+            low: sub(low, calls)?,
+            high: sub(high, calls)?,
+            negated: *negated,
+        }),
+        ExprKind::Function {
+            name,
+            args,
+            star,
+            distinct,
+        } => rebuilt(ExprKind::Function {
+            name: name.clone(),
+            args: args
+                .iter()
+                .map(|a| extract(a, calls))
+                .collect::<Result<_>>()?,
+            star: *star,
+            distinct: *distinct,
+        }),
+        _ => expr.clone(),
+    })
+}
+
+/// The window of a windowed aggregation.
+fn time_windows(w: &WindowSpec, pos: Pos) -> Result<(TimeWindows, i64)> {
+    // ksqlDB's default grace period is 24 hours.
+    const DEFAULT_GRACE: i64 = 86_400_000;
+    match *w {
+        WindowSpec::Tumbling {
+            size_ms, grace_ms, ..
+        } if size_ms > 0 => Ok((
+            TimeWindows::of_size_and_grace(size_ms, grace_ms.unwrap_or(DEFAULT_GRACE)),
+            size_ms,
+        )),
+        WindowSpec::Hopping {
+            size_ms,
+            advance_ms,
+            grace_ms,
+            ..
+        } if size_ms > 0 && advance_ms > 0 && advance_ms <= size_ms => Ok((
+            TimeWindows::of_size_and_grace(size_ms, grace_ms.unwrap_or(DEFAULT_GRACE))
+                .advance_by(advance_ms),
+            size_ms,
+        )),
+        WindowSpec::Session { .. } => fail(pos, "SESSION windows are not compiled yet"),
+        _ => fail(
+            pos,
+            "a window's SIZE must be positive and its ADVANCE BY at most its SIZE",
+        ),
+    }
+}
+
+struct PreAggregate {
+    filter: Option<Compiled>,
+    key: Vec<Compiled>,
+    args: Vec<Compiled>,
+}
+
+struct PreAggregateNode(Arc<PreAggregate>);
+
+impl Processor<Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>> for PreAggregateNode {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, '_, Vec<Value>, Vec<Value>>,
+        record: TypedRecord<Vec<Value>, Vec<Value>>,
+    ) -> eddy_streams::Result<()> {
+        let this = &self.0;
+        let mut row = record.key;
+        row.extend(record.value);
+        row.push(Value::Bigint(record.timestamp_ms));
+        if let Some(f) = &this.filter {
+            if f.eval(&row) != Value::Boolean(true) {
+                return Ok(());
+            }
+        }
+        let key: Vec<Value> = this.key.iter().map(|c| c.eval(&row)).collect();
+        // ksqlDB drops rows whose group key has a NULL.
+        if key.iter().any(Value::is_null) {
+            return Ok(());
+        }
+        let args = this.args.iter().map(|c| c.eval(&row)).collect();
+        ctx.forward(TypedRecord::new(key, args, record.timestamp_ms))
+    }
+}
+
+/// The sink of `CREATE TABLE name AS SELECT .. GROUP BY ..`, and the processors that fill it.
+pub fn build_aggregation(
+    builder: &StreamsBuilder,
+    query: &Query,
+    source: &Source,
+    name: &Ident,
+    topic: String,
+    key_format: Option<Format>,
+    value_format: Option<Format>,
+) -> Result<Source> {
+    if source.kind != SourceKind::Stream {
+        return fail(
+            query.from.source.name.pos,
+            format!(
+                "{} is a table; aggregating a table is not compiled yet",
+                source.name
+            ),
+        );
+    }
+    if let Some(j) = query.from.joins.first() {
+        return fail(j.pos, "joins are not compiled yet");
+    }
+    let alias = query
+        .from
+        .source
+        .alias
+        .as_ref()
+        .map_or(&source.name, |a| &a.name)
+        .clone();
+    let scope = source_scope(source, &alias);
+    let filter = query
+        .filter
+        .as_ref()
+        .map(|f| compile(f, &scope))
+        .transpose()?;
+    // Group key.
+    let mut key_columns: Vec<(String, Type)> = Vec::new();
+    let mut key = Vec::new();
+    for (i, e) in query.group_by.iter().enumerate() {
+        let c = compile(e, &scope)?;
+        let n = match &e.kind {
+            ExprKind::Column { name, .. } => name.name.clone(),
+            _ => format!("KSQL_COL_{i}"),
+        };
+        key_columns.push((n, c.ty.clone().unwrap_or(Type::String)));
+        key.push(c);
+    }
+    // Aggregates, from the select list and HAVING.
+    let mut calls = Vec::new();
+    let mut items = Vec::new();
+    for item in &query.select {
+        match item {
+            SelectItem::Expr { expr, alias } => {
+                items.push((extract(expr, &mut calls)?, alias.clone(), expr))
+            }
+            SelectItem::Wildcard(p) => {
+                return fail(
+                    *p,
+                    "SELECT * cannot be aggregated: name the columns and aggregates",
+                )
+            }
+            SelectItem::QualifiedWildcard(a) => return fail(a.pos, "alias.* cannot be aggregated"),
+        }
+    }
+    let having = query
+        .having
+        .as_ref()
+        .map(|h| extract(h, &mut calls))
+        .transpose()?;
+    let mut args = Vec::new();
+    let mut arg_columns = Vec::new();
+    let mut aggregates = Vec::new();
+    for (fname, kind, arg) in &calls {
+        let compiled = arg.as_ref().map(|a| compile(a, &scope)).transpose()?;
+        let arg_ty = compiled.as_ref().and_then(|c| c.ty.clone());
+        let numeric = arg_ty.as_ref().is_none_or(Type::is_numeric);
+        let ty = arg_ty.clone().unwrap_or(Type::String);
+        let (out, state) = match kind {
+            Kind::Count | Kind::CountDistinct => (
+                Type::Bigint,
+                if *kind == Kind::Count {
+                    Type::Bigint
+                } else {
+                    Type::Array(Box::new(ty.clone()))
+                },
+            ),
+            Kind::Sum | Kind::Avg if !numeric => {
+                return fail(
+                    fname.pos,
+                    format!("{} needs a number, not a {}", fname.name, shown(&arg_ty)),
+                )
+            }
+            Kind::Sum => (ty.clone(), ty.clone()),
+            Kind::Avg => (Type::Double, Type::Array(Box::new(Type::Double))),
+            Kind::CollectList | Kind::CollectSet => (
+                Type::Array(Box::new(ty.clone())),
+                Type::Array(Box::new(ty.clone())),
+            ),
+            _ => (ty.clone(), ty.clone()),
+        };
+        let arg_index = compiled.map(|c| {
+            args.push(c);
+            arg_columns.push((format!("A{}", arg_columns.len()), ty.clone()));
+            arg_columns.len() - 1
+        });
+        aggregates.push(Aggregate {
+            kind: *kind,
+            arg: arg_index,
+            out,
+            state,
+        });
+    }
+    // The result row: the key columns, then each aggregate's result, then the window.
+    let mut result_scope = Scope {
+        columns: key_columns
+            .iter()
+            .map(|(n, t)| ScopeColumn {
+                qualifier: Some(alias.clone()),
+                name: n.clone(),
+                ty: t.clone(),
+            })
+            .collect(),
+    };
+    for (i, a) in aggregates.iter().enumerate() {
+        result_scope.columns.push(ScopeColumn {
+            qualifier: None,
+            name: format!("KSQL_AGG_{i}"),
+            ty: a.out.clone(),
+        });
+    }
+    let windowed = query
+        .window
+        .as_ref()
+        .map(|w| time_windows(w, query.pos))
+        .transpose()?;
+    if windowed.is_some() {
+        for n in ["WINDOWSTART", "WINDOWEND"] {
+            result_scope.columns.push(ScopeColumn {
+                qualifier: None,
+                name: n.into(),
+                ty: Type::Bigint,
+            });
+        }
+    }
+    let mut key_seen = vec![false; key_columns.len()];
+    let mut value_columns = Vec::new();
+    let mut outputs = Vec::new();
+    let mut generated = 0;
+    for (e, alias, original) in &items {
+        if let ExprKind::Column { name, .. } = &e.kind {
+            if let Some(k) = key_columns.iter().position(|(n, _)| *n == name.name) {
+                key_seen[k] = true;
+                if let Some(a) = alias {
+                    key_columns[k].0 = a.name.clone();
+                }
+                continue;
+            }
+        }
+        let c = compile(e, &result_scope).map_err(|err| {
+            if err.message.contains("cannot be resolved") {
+                PlanError {
+                    message: format!("{}: a column of an aggregation must be in GROUP BY or inside an aggregate function", err.message.split(';').next().unwrap_or("")),
+                    pos: err.pos,
+                }
+            } else {
+                err
+            }
+        })?;
+        let n = match (alias, &original.kind) {
+            (Some(a), _) => a.name.clone(),
+            (None, ExprKind::Column { name, .. }) => name.name.clone(),
+            _ => {
+                let n = format!("KSQL_COL_{generated}");
+                generated += 1;
+                n
+            }
+        };
+        value_columns.push((n, c.ty.clone().unwrap_or(Type::String)));
+        outputs.push(c);
+    }
+    if let Some(i) = key_seen.iter().position(|s| !s) {
+        return fail(
+            query.pos,
+            format!(
+                "the query must select the GROUP BY column {} (it is the table's key)",
+                key_columns[i].0
+            ),
+        );
+    }
+    let having = having.map(|h| compile(&h, &result_scope)).transpose()?;
+    let key_format = key_format.unwrap_or(source.key_format);
+    let value_format = value_format.unwrap_or(source.value_format);
+    key_format.check(&key_columns).map_err(|m| PlanError {
+        message: format!("key: {m}; set KEY_FORMAT='JSON' for a key of several columns"),
+        pos: name.pos,
+    })?;
+    value_format.check(&value_columns).map_err(|m| PlanError {
+        message: format!("value: {m}"),
+        pos: name.pos,
+    })?;
+    let sink = Source {
+        name: name.name.clone(),
+        kind: SourceKind::Table,
+        topic,
+        key_columns: key_columns.clone(),
+        value_columns: value_columns.clone(),
+        key_format,
+        value_format,
+        timestamp: None,
+        partitions: None,
+        replicas: None,
+        window_size_ms: windowed.as_ref().map(|(_, size)| *size),
+    };
+
+    // The topology.
+    let pre = Arc::new(PreAggregate { filter, key, args });
+    let internal = Format::Json { unwrapped: false };
+    let key_serde = row_serde(internal, &key_columns);
+    let arg_serde = row_serde(internal, &arg_columns);
+    let state_columns: Vec<(String, Type)> = aggregates
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("S{i}"), a.state.clone()))
+        .collect();
+    let state_serde = row_serde(internal, &state_columns);
+    let grouped = builder
+        .stream(
+            &[source.topic.as_str()],
+            Consumed::with(
+                row_serde(source.key_format, &source.key_columns),
+                row_serde(source.value_format, &source.value_columns),
+            ),
+        )
+        .process(move || PreAggregateNode(pre.clone()), &[])
+        .group_by_key(Grouped::with(key_serde.clone(), arg_serde));
+    let aggs = Arc::new(aggregates);
+    let (init_aggs, add_aggs) = (aggs.clone(), aggs.clone());
+    let init = move || {
+        init_aggs
+            .iter()
+            .map(Aggregate::init)
+            .collect::<Vec<Value>>()
+    };
+    let add = move |_: &Vec<Value>, args: Vec<Value>, state: Vec<Value>| {
+        add_aggs
+            .iter()
+            .zip(state)
+            .map(|(a, s)| a.add(s, &args))
+            .collect::<Vec<Value>>()
+    };
+    let materialized = || {
+        Materialized::new()
+            .with_key_serde(key_serde.clone())
+            .with_value_serde(state_serde.clone())
+    };
+    let finish = Arc::new(
+        move |key: &[Value], state: &[Value], window: Option<(i64, i64)>| -> Option<Vec<Value>> {
+            let mut row: Vec<Value> = key.to_vec();
+            row.extend(aggs.iter().zip(state).map(|(a, s)| a.result(s)));
+            if let Some((s, e)) = window {
+                row.push(Value::Bigint(s));
+                row.push(Value::Bigint(e));
+            }
+            if let Some(h) = &having {
+                if h.eval(&row) != Value::Boolean(true) {
+                    return None;
+                }
+            }
+            Some(outputs.iter().map(|c| c.eval(&row)).collect())
+        },
+    );
+    let out_key = row_serde(key_format, &key_columns);
+    let out_value = Serdes::nullable(row_serde(value_format, &value_columns));
+    match windowed {
+        None => {
+            grouped
+                .aggregate(init, add, materialized())
+                .to_stream()
+                .map(move |k, v| {
+                    let v = v.and_then(|s| finish(&k, &s, None));
+                    (k, v)
+                })
+                .to(&sink.topic, Produced::with(out_key, out_value));
+        }
+        Some((windows, size)) => {
+            let emit = match query.emit {
+                Some(Emit::Final) => EmitStrategy::OnWindowClose,
+                _ => EmitStrategy::OnWindowUpdate,
+            };
+            grouped
+                .windowed_by(windows)
+                .emit_strategy(emit)
+                .aggregate(init, add, materialized())
+                .to_stream()
+                .map(move |k, v| {
+                    let window = Some((k.window.start_ms, k.window.end_ms));
+                    let v = v.and_then(|s| finish(&k.key, &s, window));
+                    (k, v)
+                })
+                .to(
+                    &sink.topic,
+                    Produced::with(time_windowed_serde(out_key, size), out_value),
+                );
+        }
+    }
+    Ok(sink)
+}
