@@ -18,6 +18,8 @@
 //! - [`serdes`]: Kafka-compatible serdes; [`value`]: type erasure between nodes.
 //! - [`driver`]: `TopologyTestDriver`, running a topology without a broker.
 //! - [`runtime`]: `KafkaStreams`, running a topology against a broker as a consumer group.
+//!   Interactive queries of its stores, and where a key lives, through `KafkaStreams` or a
+//!   [`QueryHandle`]; `runtime::http` (feature `http`) serves them over HTTP.
 //! - [`config`]: `StreamsConfig`, with Kafka Streams' names.
 
 pub mod builder;
@@ -53,7 +55,7 @@ pub use kstream::{BranchedKStream, KStream};
 pub use ktable::{Change, KTable};
 pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned};
 pub use processor::{Processor, ProcessorContext, PunctuationType, TypedRecord};
-pub use runtime::{KafkaStreams, StreamsState};
+pub use runtime::{KafkaStreams, KeyQueryMetadata, QueryHandle, StreamsMetadata, StreamsState};
 pub use serdes::{Serde, SerdeError, SerdeRef, Serdes};
 pub use state::{KeyValueStore, SessionStore, WindowStore};
 pub use task::TaskId;

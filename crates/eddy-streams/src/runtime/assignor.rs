@@ -40,6 +40,12 @@ pub struct HostMap {
     /// Standby replicas by host.
     #[serde(default)]
     pub standby_by_host: BTreeMap<String, Vec<String>>,
+    /// Tasks (input partitions) per sub-topology id, for all members: a key's partition is
+    /// computed over this count even when some members give no `application.server`.
+    /// String keys: the map is flattened into `AssignmentInfo`, and serde's flatten cannot
+    /// read integer map keys back.
+    #[serde(default)]
+    pub partitions_by_subtopology: BTreeMap<String, i32>,
 }
 
 /// One member's assignment user data: the host map, and its own standby tasks.
@@ -152,6 +158,13 @@ impl Assignor for StreamsAssignor {
             .collect();
         let standbys = assign_standbys(&stateful, &infos, &owned, self.num_standby_replicas);
         let mut hosts = HostMap::default();
+        for t in &tasks {
+            let n = hosts
+                .partitions_by_subtopology
+                .entry(t.subtopology.to_string())
+                .or_default();
+            *n = (*n).max(t.partition + 1);
+        }
         for (i, info) in infos.iter().enumerate() {
             if let Some(h) = &info.host {
                 let list = hosts.tasks_by_host.entry(h.clone()).or_default();
@@ -188,25 +201,37 @@ impl Assignor for StreamsAssignor {
 }
 
 /// Tasks per member (in `infos` order): each member keeps its previous tasks up to an
-/// even share; the rest go to the least loaded, lowest index first.
+/// even share, overall and of each sub-topology; the rest go to the least loaded (then the
+/// one with fewest tasks of that sub-topology), lowest index first. The per-sub-topology
+/// share spreads a stateful sub-topology's tasks (and so its keys, for interactive
+/// queries, and its work) over the members even when one of them had every task before.
 fn assign_tasks(tasks: &[TaskId], infos: &[SubscriptionInfo]) -> Vec<BTreeSet<TaskId>> {
     let mut out = vec![BTreeSet::new(); infos.len()];
     if infos.is_empty() {
         return out;
     }
     let cap = tasks.len().div_ceil(infos.len());
+    let mut per_sub: BTreeMap<usize, usize> = BTreeMap::new();
+    for t in tasks {
+        *per_sub.entry(t.subtopology).or_default() += 1;
+    }
+    let sub_cap = |s: usize| per_sub.get(&s).copied().unwrap_or(0).div_ceil(infos.len());
+    let of_sub =
+        |set: &BTreeSet<TaskId>, s: usize| set.iter().filter(|t| t.subtopology == s).count();
     let mut left: BTreeSet<TaskId> = tasks.iter().copied().collect();
     for (i, info) in infos.iter().enumerate() {
         for t in &info.prev_tasks {
             let Ok(t) = t.parse::<TaskId>() else { continue };
-            if out[i].len() < cap && left.remove(&t) {
+            let room =
+                out[i].len() < cap && of_sub(&out[i], t.subtopology) < sub_cap(t.subtopology);
+            if room && left.remove(&t) {
                 out[i].insert(t);
             }
         }
     }
     for t in left {
         let i = (0..out.len())
-            .min_by_key(|&i| (out[i].len(), i))
+            .min_by_key(|&i| (out[i].len(), of_sub(&out[i], t.subtopology), i))
             .expect("members");
         out[i].insert(t);
     }
@@ -281,6 +306,41 @@ mod tests {
         );
         let all: BTreeSet<TaskId> = out.into_iter().flatten().collect();
         assert_eq!(all.len(), 6);
+    }
+
+    #[test]
+    fn assignment_info_round_trips_with_partition_counts() {
+        let mut info = AssignmentInfo::default();
+        info.hosts
+            .tasks_by_host
+            .insert("h:1".into(), vec!["1_0".into()]);
+        info.hosts.partitions_by_subtopology.insert("1".into(), 4);
+        info.standby_tasks.push("0_1".into());
+        let bytes = serde_json::to_vec(&info).unwrap();
+        assert_eq!(AssignmentInfo::parse(&bytes), info);
+        // What a leader without the counts sends still reads.
+        let old = br#"{"tasks_by_host":{"h:1":["1_0"]},"standby_tasks":[]}"#;
+        assert_eq!(AssignmentInfo::parse(old).hosts.tasks_by_host.len(), 1);
+    }
+
+    #[test]
+    fn each_sub_topology_spreads_even_when_one_member_had_every_task() {
+        let tasks: Vec<TaskId> = (0..2).flat_map(|s| (0..4).map(move |p| t(s, p))).collect();
+        let had_all = SubscriptionInfo {
+            prev_tasks: tasks.iter().map(|t| t.to_string()).collect(),
+            ..SubscriptionInfo::default()
+        };
+        let out = assign_tasks(&tasks, &[had_all, SubscriptionInfo::default()]);
+        for (i, member) in out.iter().enumerate() {
+            for s in 0..2 {
+                let n = member.iter().filter(|t| t.subtopology == s).count();
+                assert_eq!(n, 2, "member {i}, sub-topology {s}: {member:?}");
+            }
+        }
+        assert!(
+            out[0].contains(&t(0, 0)) && out[0].contains(&t(1, 0)),
+            "kept its own"
+        );
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //!
 //! One stream thread per instance (run more instances to scale out). Persistent stores live
 //! in the state directory and restore from their checkpoint on; in-memory stores restore
-//! their whole changelog when a task is assigned (`stores`).
+//! their whole changelog when a task is assigned (`stores`). Interactive queries of the
+//! stores and of where keys live are in `query` (an `impl KafkaStreams` block); `http`
+//! serves them over HTTP.
 
 mod assignor;
 mod global;
+#[cfg(feature = "http")]
 pub mod http;
 mod process;
 mod query;
@@ -27,7 +30,6 @@ use crate::error::{Result, StreamsError};
 use crate::state::StoreHandle;
 use crate::task::{Task, TaskId, TaskMetrics};
 use crate::topology::Topology;
-use crate::value::Data;
 
 pub use assignor::{HostMap, StreamsAssignor};
 pub use query::{KeyQueryMetadata, QueryHandle, StreamsMetadata};
@@ -212,26 +214,6 @@ impl KafkaStreams {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    /// Interactive queries of this instance's stores, and where keys live (see `query`).
-    pub fn query(&self) -> QueryHandle {
-        QueryHandle {
-            topology: self.topology.clone(),
-            shared: self.shared.clone(),
-            host: self.config.application_server.clone(),
-        }
-    }
-
-    /// Interactive query: the value of `key` in key-value store `store`, looked up in
-    /// every local task that has the store (the key lives in one of them).
-    pub fn get<K: Data, V: Data>(&self, store: &str, key: &K) -> Result<Option<V>> {
-        self.query().get(store, key)
-    }
-
-    /// Interactive query: every entry of key-value store `store` on this instance.
-    pub fn all<K: Data, V: Data>(&self, store: &str) -> Result<Vec<(K, V)>> {
-        self.query().all(store)
     }
 
     /// Commits, leaves the group and stops.
