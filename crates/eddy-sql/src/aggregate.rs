@@ -15,19 +15,13 @@ use eddy_streams::{
 use crate::ast::{Emit, Expr, ExprKind, Ident, Query, SelectItem, SourceKind, WindowSpec};
 use crate::catalog::Source;
 use crate::compile::{row_serde, source_scope};
+use crate::expr::error as fail;
 use crate::expr::{compile, shown, Compiled, PlanError, Scope, ScopeColumn, AGGREGATES};
 use crate::format::Format;
 use crate::lexer::Pos;
 use crate::value::{Type, Value};
 
 type Result<T> = std::result::Result<T, PlanError>;
-
-fn fail<T>(pos: Pos, message: impl Into<String>) -> Result<T> {
-    Err(PlanError {
-        message: message.into(),
-        pos,
-    })
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

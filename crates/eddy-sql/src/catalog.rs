@@ -6,19 +6,13 @@
 use std::collections::BTreeMap;
 
 use crate::ast::{ColumnDef, Literal, Property, SourceKind, Statement};
+use crate::expr::error as fail;
 use crate::expr::PlanError;
 use crate::format::Format;
 use crate::lexer::Pos;
 use crate::value::Type;
 
 type Result<T> = std::result::Result<T, PlanError>;
-
-fn fail<T>(pos: Pos, message: impl Into<String>) -> Result<T> {
-    Err(PlanError {
-        message: message.into(),
-        pos,
-    })
-}
 
 /// Columns every row has, which a declared column may not be named.
 pub const PSEUDO_COLUMNS: &[&str] = &[

@@ -15,19 +15,13 @@ use eddy_streams::{
 
 use crate::ast::{ExprKind, Query, SelectItem, SourceKind};
 use crate::catalog::Source;
+use crate::expr::error as fail;
 use crate::expr::{compile, Compiled, PlanError, Scope, ScopeColumn};
 use crate::format::{deserialize, serialize, Format};
 use crate::lexer::Pos;
 use crate::value::{Type, Value};
 
 type Result<T> = std::result::Result<T, PlanError>;
-
-fn fail<T>(pos: Pos, message: impl Into<String>) -> Result<T> {
-    Err(PlanError {
-        message: message.into(),
-        pos,
-    })
-}
 
 /// Rows in a format: a Kafka Streams serde over `Vec<Value>`.
 struct RowSerde {

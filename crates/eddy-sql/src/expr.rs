@@ -28,7 +28,8 @@ impl std::error::Error for PlanError {}
 
 type Result<T> = std::result::Result<T, PlanError>;
 
-fn error<T>(pos: Pos, message: impl Into<String>) -> Result<T> {
+/// A plan error at `pos`; every planning module reports through this.
+pub(crate) fn error<T>(pos: Pos, message: impl Into<String>) -> Result<T> {
     Err(PlanError {
         message: message.into(),
         pos,

@@ -2,6 +2,7 @@
 //! arguments when the statement is planned; at run time a NULL argument gives NULL (but
 //! for the null-handling functions).
 
+use crate::expr::error as fail;
 use crate::expr::{Compiled, PlanError};
 use crate::lexer::Pos;
 use crate::value::{Type, Value};
@@ -32,10 +33,6 @@ pub const SCALAR: &[&str] = &[
     "TRIM",
     "UCASE",
 ];
-
-fn fail<T>(pos: Pos, message: String) -> Result<T> {
-    Err(PlanError { message, pos })
-}
 
 /// `name(args)`, checked.
 pub fn scalar(name: &str, pos: Pos, args: Vec<(Compiled, Pos)>) -> Result<Compiled> {
