@@ -3,28 +3,15 @@
 //! checkpoint on, where in-memory stores replay the whole changelog; under exactly-once a
 //! checkpoint exists only after a clean close.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eddy_client::{Admin, Client, ClientConfig, IsolationLevel, NewTopic};
 use eddy_streams::{
-    KafkaStreams, Materialized, ProcessingGuarantee, RestoreEvent, RestoreListener, StreamsConfig,
-    StreamsState,
+    KafkaStreams, Materialized, ProcessingGuarantee, RestoreEvent, StreamsConfig, StreamsState,
 };
 
 mod runtime_common;
 use runtime_common::*;
-
-/// A config whose restorations are recorded in the returned list.
-fn recording(config: StreamsConfig) -> (StreamsConfig, Arc<Mutex<Vec<RestoreEvent>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let mut config = config;
-    config.restore_listener = Some(RestoreListener(Arc::new(move |e: &RestoreEvent| {
-        sink.lock().unwrap().push(e.clone());
-    })));
-    (config, events)
-}
 
 /// Checkpoint files under the application's state directory, with their text.
 fn checkpoints(config: &StreamsConfig) -> Vec<(String, String)> {

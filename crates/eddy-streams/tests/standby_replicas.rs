@@ -4,25 +4,13 @@
 //! of the whole changelog, and the counts stay exact.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eddy_client::{Admin, ClientConfig, IsolationLevel, NewTopic, OffsetSpec};
-use eddy_streams::{
-    KafkaStreams, ProcessingGuarantee, RestoreEvent, RestoreListener, StreamsConfig, TaskId,
-};
+use eddy_streams::{KafkaStreams, ProcessingGuarantee, TaskId};
 
 mod runtime_common;
 use runtime_common::*;
-
-fn recording(mut config: StreamsConfig) -> (StreamsConfig, Arc<Mutex<Vec<RestoreEvent>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    config.restore_listener = Some(RestoreListener(Arc::new(move |e: &RestoreEvent| {
-        sink.lock().unwrap().push(e.clone());
-    })));
-    (config, events)
-}
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use eddy_client::{
     Client, Consumer, ConsumerConfig, OffsetSpec, Producer, ProducerConfig, ProducerRecord, SeekTo,
 };
+use std::sync::{Arc, Mutex};
+
 use eddy_streams::{
     Consumed, Grouped, Materialized, Produced, Serdes, StreamsBuilder, StreamsConfig,
 };
+use eddy_streams::{RestoreEvent, RestoreListener};
 
 pub fn bootstrap(test: &str) -> Option<String> {
     // RUST_LOG=eddy_streams=info shows tasks, restores and commits.
@@ -146,4 +149,14 @@ pub fn config(app: &str, bootstrap: &str) -> StreamsConfig {
     c.session_timeout_ms = 6_000;
     c.heartbeat_interval_ms = 500;
     c
+}
+
+/// `config` with a restore listener recording every restoration in the returned list.
+pub fn recording(mut config: StreamsConfig) -> (StreamsConfig, Arc<Mutex<Vec<RestoreEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    config.restore_listener = Some(RestoreListener(Arc::new(move |e: &RestoreEvent| {
+        sink.lock().unwrap().push(e.clone());
+    })));
+    (config, events)
 }
