@@ -173,7 +173,36 @@ async fn await_complete(a: &Instance, b: &Instance, want: &BTreeMap<String, i64>
             .into_iter()
             .collect();
         seen.extend(b.streams.all::<String, i64>("counts").unwrap_or_default());
-        if both && &seen == want {
+        // Each aggregation has its own repartition topic, so the windowed and session
+        // counts catch up on their own: wait until they hold every word too.
+        let words: i64 = want.values().sum();
+        let total = |store: &str| -> i64 {
+            let windowed = |s: &Instance| {
+                s.streams
+                    .query()
+                    .fetch_all::<String, i64>(store, i64::MIN, i64::MAX)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(_, n)| n)
+                    .sum::<i64>()
+            };
+            windowed(a) + windowed(b)
+        };
+        let sessions: i64 = want
+            .keys()
+            .map(|w| {
+                [a, b]
+                    .iter()
+                    .flat_map(|s| {
+                        s.streams
+                            .fetch_sessions::<String, i64>("sessions", w)
+                            .unwrap_or_default()
+                    })
+                    .map(|(_, n)| n)
+                    .sum::<i64>()
+            })
+            .sum();
+        if both && &seen == want && total("windowed") == words && sessions == words {
             return;
         }
         assert!(
