@@ -1,4 +1,5 @@
-//! The HTTP listener: `GET /health` and `GET /metrics` (Prometheus text).
+//! The HTTP listener: `GET /health` and `GET /metrics` (Prometheus text), and the routes of
+//! a sidecar service (the SQL engine's REST API).
 
 use std::sync::Arc;
 
@@ -15,12 +16,16 @@ use crate::broker::Broker;
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
+    extra: Option<Router>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(broker);
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
     let stop = async move {
         let _ = shutdown.changed().await;
     };

@@ -57,6 +57,19 @@ pub struct Options {
     pub kafka_addr: String,
     pub http_addr: String,
     pub config: BrokerConfig,
+    /// A service that runs beside the broker in the same process (the SQL engine).
+    pub sidecar: Option<Sidecar>,
+}
+
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A service run beside the broker: its HTTP routes join the broker's listener; `start`
+/// runs once the Kafka listener is up (given its address, as its bootstrap server) and
+/// `stop` before the broker shuts down.
+pub struct Sidecar {
+    pub routes: axum::Router,
+    pub start: Box<dyn FnOnce(String) -> BoxFuture + Send>,
+    pub stop: Box<dyn FnOnce() -> BoxFuture + Send>,
 }
 
 /// Where Metadata sends clients: `advertised.listeners`, else the listener.
@@ -99,10 +112,22 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
         let cleaner = cleaner::start(broker.clone());
+        let kafka_addr = kafka.local_addr()?.to_string();
         let kafka_task = tokio::spawn(server::serve(broker.clone(), kafka, stop_rx.clone()));
-        let http_task = tokio::spawn(http::serve(broker.clone(), http, stop_rx));
+        let (routes, sidecar) = match options.sidecar {
+            Some(s) => (Some(s.routes), Some((s.start, s.stop))),
+            None => (None, None),
+        };
+        let http_task = tokio::spawn(http::serve(broker.clone(), http, routes, stop_rx));
+        let sidecar_stop = sidecar.map(|(start, stop)| {
+            tokio::spawn(start(kafka_addr));
+            stop
+        });
         wait_for_signal().await;
         tracing::info!("shutting down");
+        if let Some(stop) = sidecar_stop {
+            stop().await;
+        }
         let _ = stop_tx.send(true);
         let _ = kafka_task.await;
         let _ = http_task.await;

@@ -262,7 +262,8 @@ fn split_delimited(text: &str) -> Result<Vec<Option<String>>> {
     }
 }
 
-fn to_json(v: &Value) -> Json {
+/// A value as JSON, as the JSON format and the REST API write it.
+pub fn to_json(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
         Value::Boolean(b) => Json::Bool(*b),
@@ -290,7 +291,8 @@ fn to_json(v: &Value) -> Json {
     }
 }
 
-fn from_json(j: &Json, ty: &Type, name: &str) -> Result<Value> {
+/// A JSON value as a value of `ty` (`name` is the column, for errors).
+pub fn from_json(j: &Json, ty: &Type, name: &str) -> Result<Value> {
     let wrong = || bad(format!("{name}: {j} is not a {ty}"));
     if j.is_null() {
         return Ok(Value::Null);

@@ -28,6 +28,8 @@ pub mod format;
 pub mod functions;
 pub mod lexer;
 pub mod parse;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod value;
 
-pub use parse::{parse, parse_statement, ParseError};
+pub use parse::{parse, parse_statement, parse_with_text, ParseError};

@@ -41,6 +41,27 @@ pub fn parse(text: &str) -> Result<Vec<Statement>> {
     }
 }
 
+/// Every statement of `text` with its own text (trimmed, without the semicolon), as the
+/// REST API echoes it and the command topic keeps it.
+pub fn parse_with_text(text: &str) -> Result<Vec<(Statement, String)>> {
+    let mut p = Parser::new(text)?;
+    let mut out = Vec::new();
+    loop {
+        while p.eat(&Tok::Semicolon) {}
+        if p.at(&Tok::Eof) {
+            return Ok(out);
+        }
+        let start = p.tokens[p.at].pos.offset;
+        let statement = p.statement()?;
+        let end = p.tokens[p.at].pos.offset;
+        let own = text.get(start..end).unwrap_or_default().trim().to_owned();
+        out.push((statement, own));
+        if !p.eat(&Tok::Semicolon) && !p.at(&Tok::Eof) {
+            return Err(p.unexpected("';' or the end of the statement"));
+        }
+    }
+}
+
 /// Exactly one statement (a trailing semicolon allowed).
 pub fn parse_statement(text: &str) -> Result<Statement> {
     let mut p = Parser::new(text)?;

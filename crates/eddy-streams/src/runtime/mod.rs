@@ -150,6 +150,11 @@ impl KafkaStreams {
         }));
     }
 
+    /// The topology this application runs.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
     pub fn state(&self) -> StreamsState {
         self.shared
             .state
