@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use eddy_client::{
-    Client, Consumer, ConsumerConfig, IsolationLevel, OffsetSpec, Producer, ProducerRecord,
+    Admin, Client, NewTopic, Consumer, ConsumerConfig, IsolationLevel, OffsetSpec, Producer, ProducerRecord,
     SeekTo,
 };
 use serde_json::{json, Value as Json};
@@ -17,6 +17,23 @@ pub struct Command {
     pub offset: i64,
     pub statement: String,
     pub properties: BTreeMap<String, String>,
+}
+
+/// Creates the command topic unless it exists: one partition keeps the commands in order,
+/// and nothing ever deletes them.
+pub async fn create_topic(admin: &Admin, topic: &str) -> eddy_client::Result<()> {
+    if admin.client().topic(topic).await.is_ok() {
+        return Ok(());
+    }
+    let created = admin
+        .create_topics(&[NewTopic::new(topic, 1)
+            .with_config("cleanup.policy", "delete")
+            .with_config("retention.ms", "-1")])
+        .await;
+    match created {
+        Err(e) if !e.to_string().contains("TOPIC_ALREADY_EXISTS") => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Appends a command; its offset once the broker acknowledged it (acks=all).

@@ -172,17 +172,6 @@ impl Engine {
         let client = Client::connect(ClientConfig::new(bootstrap)).await?;
         let admin = Admin::new(client.clone());
         let topic = self.config.command_topic();
-        // One partition keeps the commands in order.
-        let created = admin
-            .create_topics(&[NewTopic::new(&topic, 1)
-                .with_config("cleanup.policy", "delete")
-                .with_config("retention.ms", "-1")])
-            .await;
-        if let Err(e) = created {
-            if !e.to_string().contains("TOPIC_ALREADY_EXISTS") {
-                return Err(e.into());
-            }
-        }
         let producer = Producer::new(
             client.clone(),
             ProducerConfig {
@@ -193,7 +182,13 @@ impl Engine {
         .await?;
         let meta = client.metadata(None).await?;
         *self.cluster_id.lock().unwrap_or_else(|p| p.into_inner()) = meta.cluster_id.clone();
-        let commands = commands::read_all(&client, &topic).await?;
+        // The command topic is made by the first command, so a broker never given a
+        // statement has no topic of the engine's.
+        let commands = if client.topic(&topic).await.is_ok() {
+            commands::read_all(&client, &topic).await?
+        } else {
+            Vec::new()
+        };
         let _ = self.kafka.set(Kafka {
             client,
             admin,
@@ -316,6 +311,9 @@ impl Engine {
                 // Checked in full before the command is written; run after.
                 self.run_command(&mut state, statement, text, properties, None)
                     .await?;
+                commands::create_topic(&kafka.admin, &self.config.command_topic())
+                    .await
+                    .map_err(|e| StatementError::server(e, text))?;
                 let offset = commands::write(
                     &kafka.producer,
                     &self.config.command_topic(),

@@ -1,0 +1,287 @@
+"""The SQL engine's REST API (ksqlDB's shape) on `eddy start`, driven over HTTP by httpx
+(HTTP/1.1, and HTTP/2 for /query-stream) with records produced and read by confluent-kafka.
+
+* statements, SHOW/DESCRIBE/EXPLAIN, and errors that say what and where;
+* pull queries on an aggregated table (by key and in full), in both /query and
+  /query-stream shapes; rows written by INSERT VALUES and /inserts-stream;
+* a push query over HTTP/2 delivers rows produced after it started; /close-query ends it;
+* a persistent query keeps running across SIGKILLs of Eddy, and its output table has
+  neither gaps nor duplicates.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, Producer
+
+SETTINGS = {"group.initial.rebalance.delay.ms": "0"}
+BROKER_SETTINGS = SETTINGS
+
+
+def ksql(broker, text: str, **props) -> httpx.Response:
+    return httpx.post(
+        broker.http + "/ksql",
+        json={"ksql": text, "streamsProperties": props},
+        timeout=60,
+    )
+
+
+def ok(broker, text: str, **props) -> list:
+    r = ksql(broker, text, **props)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def pull(broker, sql: str) -> tuple[dict, list[list]]:
+    """A pull query over /query-stream (delimited): the header and the rows."""
+    r = httpx.post(broker.http + "/query-stream", json={"sql": sql, "properties": {}}, timeout=30)
+    assert r.status_code == 200, r.text
+    lines = [json.loads(line) for line in r.text.splitlines() if line.strip()]
+    return lines[0], lines[1:]
+
+
+def wait_until(what: str, check, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not true after {timeout_s}s (last: {last!r})")
+
+
+def test_info_and_healthcheck(broker):
+    info = httpx.get(broker.http + "/info").json()["KsqlServerInfo"]
+    assert info["serverStatus"] == "RUNNING"
+    assert info["ksqlServiceId"] == "default_"
+    health = httpx.get(broker.http + "/healthcheck").json()
+    assert health["isHealthy"] is True
+
+
+def test_statements_and_descriptions(broker):
+    created = ok(
+        broker,
+        "CREATE STREAM orders (id BIGINT KEY, item STRING, qty INT) "
+        "WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=2);",
+    )
+    assert created[0]["@type"] == "currentStatus"
+    assert created[0]["commandStatus"]["status"] == "SUCCESS"
+    ok(broker, "CREATE STREAM big AS SELECT id, item, qty * 2 AS double_qty FROM orders WHERE qty > 10;")
+    streams = ok(broker, "SHOW STREAMS;")[0]
+    assert streams["@type"] == "streams"
+    assert {s["name"] for s in streams["streams"]} == {"ORDERS", "BIG"}
+    queries = ok(broker, "SHOW QUERIES;")[0]["queries"]
+    assert [q["sinks"] for q in queries] == [["BIG"]]
+    query_id = queries[0]["id"]
+    assert query_id.startswith("CSAS_BIG_")
+    desc = ok(broker, "DESCRIBE big;")[0]["sourceDescription"]
+    assert [f["name"] for f in desc["fields"]] == ["ID", "ITEM", "DOUBLE_QTY"]
+    assert desc["fields"][0]["type"] == "KEY"
+    assert desc["writeQueries"] == [{"id": query_id}]
+    explained = ok(broker, f"EXPLAIN {query_id};")[0]["queryDescription"]
+    assert explained["sinks"] == ["BIG"] and "Sub-topology" in explained["topology"]
+    topics = {t["name"] for t in ok(broker, "SHOW TOPICS;")[0]["topics"]}
+    assert {"orders", "BIG"} <= topics
+
+    # The derived stream sees the rows that match.
+    ok(broker, "INSERT INTO orders (id, item, qty) VALUES (1, 'apple', 5);")
+    ok(broker, "INSERT INTO orders (id, item, qty) VALUES (2, 'pear', 12);")
+    rows = read_topic(broker, "BIG", expect=1)
+    assert [(k, json.loads(v)) for k, v in rows] == [
+        ((2).to_bytes(8, "big"), {"ITEM": "pear", "DOUBLE_QTY": 24})
+    ]
+
+    # DROP is refused while a query reads the stream, allowed after TERMINATE.
+    r = ksql(broker, "DROP STREAM orders;")
+    assert r.status_code == 400 and query_id in r.json()["message"]
+    ok(broker, f"TERMINATE {query_id};")
+    assert ok(broker, "SHOW QUERIES;")[0]["queries"] == []
+    ok(broker, "DROP STREAM big DELETE TOPIC;")
+    ok(broker, "DROP STREAM orders;")
+    assert ok(broker, "SHOW STREAMS;")[0]["streams"] == []
+
+
+def test_errors_say_what_and_where(broker):
+    ok(broker, "CREATE STREAM e1 (id INT KEY, v STRING) WITH (KAFKA_TOPIC='e1', VALUE_FORMAT='JSON', PARTITIONS=1);")
+    cases = [
+        ("CREATE STREAM x AS SELECT id, nope FROM e1;", "line 1, column 31", "NOPE"),
+        ("CREATE STREAM x AS SELEC id FROM e1;", "line 1, column 20", "SELECT"),
+        ("CREATE STREAM y (id INT KEY) WITH (KAFKA_TOPIC='absent', VALUE_FORMAT='JSON');",
+         "", "PARTITIONS"),
+        ("SELECT * FROM e1 EMIT CHANGES;", "", "/query"),
+        ("CREATE STREAM z AS SELECT id, v\nFROM missing;", "line 2, column 6", "MISSING"),
+    ]
+    for text, where, what in cases:
+        r = ksql(broker, text)
+        assert r.status_code == 400, (text, r.text)
+        body = r.json()
+        assert body["@type"] == "statement_error", body
+        assert body["error_code"] in (40001, 40002), body
+        assert where in body["message"] and what in body["message"], (text, body["message"])
+    r = httpx.post(broker.http + "/ksql", content=b"not json")
+    assert r.status_code == 400 and r.json()["error_code"] == 40000
+    r = httpx.post(broker.http + "/query-stream", json={"sql": "SELECT * FROM e1;"})
+    assert r.status_code == 400 and "stream" in r.json()["message"]
+
+
+def test_pull_queries_on_an_aggregated_table(broker):
+    ok(broker, "CREATE STREAM views (id BIGINT KEY, page STRING) "
+               "WITH (KAFKA_TOPIC='views', VALUE_FORMAT='JSON', PARTITIONS=3);")
+    ok(broker, "CREATE TABLE page_views AS SELECT page, COUNT(*) AS n FROM views GROUP BY page;",
+       **{"auto.offset.reset": "earliest"})
+    for i, page in enumerate(["/a", "/b", "/a", "/c", "/a"]):
+        ok(broker, f"INSERT INTO views (id, page) VALUES ({i}, '{page}');")
+    # And through /inserts-stream: a target line, then one row per line, each acknowledged.
+    body = "\n".join(
+        [json.dumps({"target": "views"})]
+        + [json.dumps({"ID": 10 + i, "PAGE": "/b"}) for i in range(3)]
+        + [json.dumps({"ID": "not a number", "PAGE": "/b"})]
+    )
+    r = httpx.post(broker.http + "/inserts-stream", content=body, timeout=30)
+    acks = [json.loads(line) for line in r.text.splitlines()]
+    assert [a["status"] for a in acks] == ["ok", "ok", "ok", "error"], acks
+    assert "ID" in acks[3]["message"]
+
+    want = {"/a": 3, "/b": 4, "/c": 1}
+    header, rows = wait_until(
+        "the table holds every view",
+        lambda: (h_r := pull(broker, "SELECT * FROM page_views;"))
+        and dict(map(tuple, h_r[1])) == want and h_r,
+    )
+    assert header["columnNames"] == ["PAGE", "N"]
+    assert header["columnTypes"] == ["STRING", "BIGINT"]
+    _, rows = pull(broker, "SELECT page, n * 10 AS tens FROM page_views WHERE page = '/b';")
+    assert rows == [["/b", 40]]
+    _, rows = pull(broker, "SELECT * FROM page_views WHERE n >= 3;")
+    assert sorted(map(tuple, rows)) == [("/a", 3), ("/b", 4)]
+    # The /query shape: a header entry then row entries.
+    r = httpx.post(broker.http + "/query", json={"ksql": "SELECT * FROM page_views WHERE page = '/c';"})
+    assert r.status_code == 200
+    entries = r.json()
+    assert "`PAGE` STRING" in entries[0]["header"]["schema"]
+    assert entries[1:] == [{"row": {"columns": ["/c", 1]}}]
+
+
+def test_push_query_over_http2_and_close_query(broker):
+    ok(broker, "CREATE STREAM ticks (sym STRING KEY, price DOUBLE) "
+               "WITH (KAFKA_TOPIC='ticks', VALUE_FORMAT='JSON', PARTITIONS=2);")
+    got: list = []
+    header: dict = {}
+    versions: list = []
+    started = threading.Event()
+
+    def listen():
+        with httpx.Client(http1=False, http2=True, timeout=60) as client:
+            with client.stream(
+                "POST", broker.http + "/query-stream",
+                json={"sql": "SELECT sym, price * 2 AS twice FROM ticks WHERE price > 1 EMIT CHANGES;",
+                      "properties": {}},
+            ) as r:
+                versions.append(r.http_version)
+                for line in r.iter_lines():
+                    if not line.strip():
+                        continue
+                    if not header:
+                        header.update(json.loads(line))
+                        started.set()
+                    else:
+                        got.append(json.loads(line))
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert started.wait(30)
+    assert versions == ["HTTP/2"]
+    assert header["columnNames"] == ["SYM", "TWICE"]
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    for sym, price in [("A", 0.5), ("B", 2.0), ("C", 3.5)]:
+        p.produce("ticks", key=sym.encode(), value=json.dumps({"PRICE": price}).encode())
+    p.flush(10)
+    wait_until("both rows pushed", lambda: len(got) == 2, 30)
+    assert sorted(got) == [["B", 4.0], ["C", 7.0]]
+    r = httpx.post(broker.http + "/close-query", json={"queryId": header["queryId"]})
+    assert r.status_code == 200, r.text
+    t.join(10)
+    assert not t.is_alive(), "the push query's response did not end after /close-query"
+    r = httpx.post(broker.http + "/close-query", json={"queryId": header["queryId"]})
+    assert r.status_code == 400
+
+
+def read_topic(broker, topic: str, expect: int, timeout_s: float = 30) -> list[tuple]:
+    """(key, value) of every committed record of `topic`, once `expect` are there."""
+    c = Consumer({
+        "bootstrap.servers": broker.bootstrap, "group.id": f"reader-{time.monotonic_ns()}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+    })
+    c.subscribe([topic])
+    out = []
+    deadline = time.monotonic() + timeout_s
+    idle_until = None
+    try:
+        while time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                if len(out) >= expect:
+                    idle_until = idle_until or time.monotonic() + 1.5
+                    if time.monotonic() > idle_until:
+                        break
+                continue
+            if m.error():
+                continue
+            out.append((m.key(), m.value()))
+    finally:
+        c.close()
+    return out
+
+
+@pytest.mark.broker_settings(SETTINGS)
+def test_persistent_query_survives_sigkill(fresh_broker):
+    """An aggregation created before SIGKILLs of Eddy keeps running after each restart; its
+    output has every count of every key exactly once, in order (1, 2, .., n)."""
+    b = fresh_broker
+    ok(b, "CREATE STREAM clicks (usr STRING KEY, n INT) "
+          "WITH (KAFKA_TOPIC='clicks', VALUE_FORMAT='JSON', PARTITIONS=4);")
+    ok(b, "CREATE TABLE per_user AS SELECT usr, COUNT(*) AS c FROM clicks GROUP BY usr;",
+       **{"auto.offset.reset": "earliest"})
+    phases, per_phase, users = 5, 3000, 40
+    sent = 0
+    for phase in range(phases):
+        p = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True,
+                      "acks": "all", "linger.ms": 5})
+        for i in range(per_phase):
+            p.produce("clicks", key=f"u{(sent + i) % users}".encode(),
+                      value=json.dumps({"N": sent + i}).encode())
+            if i % 500 == 0:
+                p.poll(0)
+        assert p.flush(30) == 0
+        sent += per_phase
+        if phase < phases - 1:
+            time.sleep(0.3 + 0.2 * phase)  # let the query be mid-way through the phase
+            b.kill9()
+            b.start()
+    # The reference: counts of the input topic itself, read back.
+    reference = collections.Counter(k.decode() for k, _ in read_topic(b, "clicks", sent))
+    assert sum(reference.values()) == sent
+
+    def table_matches():
+        _, rows = pull(b, "SELECT * FROM per_user;")
+        return dict(map(tuple, rows)) == dict(reference)
+
+    wait_until("the table equals the reference", table_matches, 120)
+    # The output topic: per key, the counts 1..n, each once, in order.
+    updates = read_topic(b, "PER_USER", sent, 60)
+    by_key = collections.defaultdict(list)
+    for k, v in updates:
+        by_key[k.decode()].append(json.loads(v)["C"])
+    for user, n in reference.items():
+        assert by_key[user] == list(range(1, n + 1)), (
+            f"{user}: gaps or duplicates in the output: {len(by_key[user])} updates for {n} inputs"
+        )
+    assert ok(b, "SHOW QUERIES;")[0]["queries"][0]["state"] == "RUNNING"
