@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import collections
 import json
+import subprocess
 import threading
 import time
 
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
+
+from broker_process import eddy_binary
 
 SETTINGS = {"group.initial.rebalance.delay.ms": "0"}
 BROKER_SETTINGS = SETTINGS
@@ -285,3 +288,51 @@ def test_persistent_query_survives_sigkill(fresh_broker):
             f"{user}: gaps or duplicates in the output: {len(by_key[user])} updates for {n} inputs"
         )
     assert ok(b, "SHOW QUERIES;")[0]["queries"][0]["state"] == "RUNNING"
+
+
+def eddy(*args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([str(eddy_binary()), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_shell_runs_a_file(broker, tmp_path):
+    """`eddy sql -f`: statements across lines, SET, RUN SCRIPT, tables printed as tables, a
+    push query ended by its LIMIT; a failing statement stops the file with exit code 1."""
+    inner = tmp_path / "inner.sql"
+    inner.write_text("INSERT INTO shell_s (id, name) VALUES (1, 'ada');\n"
+                     "INSERT INTO shell_s (id, name) VALUES (2, 'bob');\n")
+    script = tmp_path / "main.sql"
+    script.write_text(
+        "CREATE STREAM shell_s (id INT KEY, name STRING)\n"
+        "  WITH (KAFKA_TOPIC='shell_s', VALUE_FORMAT='JSON', PARTITIONS=1);\n"
+        f"RUN SCRIPT '{inner}';\n"
+        "SET 'auto.offset.reset' = 'earliest';\n"
+        "SHOW STREAMS;\n"
+        "SELECT id, UCASE(name) AS upper_name FROM shell_s EMIT CHANGES LIMIT 2;\n"
+    )
+    r = eddy("sql", "--server", broker.http, "-f", str(script))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "| Stream created |" in out
+    assert "Successfully changed local property 'auto.offset.reset' to 'earliest'." in out
+    assert "| SHELL_S " in out and "| Stream Name " in out
+    assert "| ID " in out and "| UPPER_NAME " in out
+    assert "| ADA " in out and "| BOB " in out
+    assert "Query terminated" in out
+
+    bad = tmp_path / "bad.sql"
+    bad.write_text("SHOW STREAMS;\nCREATE STREAM t2 AS SELECT missing FROM shell_s;\nSHOW TABLES;\n")
+    r = eddy("sql", "--server", broker.http, "-f", str(bad))
+    assert r.returncode == 1
+    assert "MISSING cannot be resolved" in r.stderr and "line 1, column 28" in r.stderr
+    assert "Table Name" not in r.stdout, "statements after the error must not run"
+
+
+def test_bench_sql_runs(broker):
+    """`eddy bench sql` end to end with a small load (its figures are for humans; here it
+    must only complete: every pushed row arrives and every lookup finds its key)."""
+    r = eddy("bench", "sql", "--server", broker.http, "-b", broker.bootstrap,
+             "--rate", "200", "--seconds", "2", "--pulls", "200", "--keys", "50", timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "produce-to-row latency ms: p50" in r.stdout
+    assert "200 key lookups" in r.stdout and "200 found" in r.stdout
+    assert "BENCH_SQL" not in ok(broker, "SHOW STREAMS;")[0]["streams"].__repr__()

@@ -33,6 +33,8 @@ pub enum BenchCommand {
     Consume(ConsumeBench),
     /// An eddy-streams application (stateless map/filter, or a windowed count).
     Streams(crate::bench_streams::StreamsBench),
+    /// SQL push-query (produce-to-row) and pull-query latencies over the REST API.
+    Sql(crate::bench_sql::SqlBench),
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +105,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Produce(args) => produce(args).await,
         BenchCommand::Consume(args) => consume(args).await,
         BenchCommand::Streams(args) => crate::bench_streams::run(args).await,
+        BenchCommand::Sql(args) => crate::bench_sql::run(args).await,
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - `start`: run the broker.
+//! - `start`: run the broker (and the SQL engine beside it).
+//! - `sql_shell`: `eddy sql`, the SQL shell; `http_client`: its HTTP client.
 //! - `topic`: create, list, describe, alter and delete topics.
 //! - `group`: list, describe, reset offsets of and delete consumer groups.
 //! - `txn`: list and describe transactions, and the producers of a partition.
@@ -12,12 +13,15 @@
 //! - `broker_metrics`: reads the broker's CPU time from its `/metrics` endpoint.
 
 mod bench;
+mod bench_sql;
 mod bench_streams;
 mod broker_metrics;
 mod consume;
 mod format;
 mod group;
+mod http_client;
 mod produce;
+mod sql_shell;
 mod start;
 mod topic;
 mod txn;
@@ -49,6 +53,8 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of a topic.
     Consume(consume::ConsumeArgs),
+    /// A SQL shell (ksqlDB's dialect) talking to `eddy start`'s REST API.
+    Sql(sql_shell::SqlArgs),
     /// Measure produce or consume throughput and latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -106,6 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Txn(cmd) => block_on(txn::run(cmd)),
         Command::Produce(args) => block_on(produce::run(args)),
         Command::Consume(args) => block_on(consume::run(args)),
+        Command::Sql(args) => block_on(sql_shell::run(args)),
         Command::Bench(cmd) => block_on(bench::run(cmd)),
     }
 }

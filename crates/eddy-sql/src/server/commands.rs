@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use eddy_client::{
-    Admin, Client, NewTopic, Consumer, ConsumerConfig, IsolationLevel, OffsetSpec, Producer, ProducerRecord,
-    SeekTo,
+    Admin, Client, Consumer, ConsumerConfig, IsolationLevel, NewTopic, OffsetSpec, Producer,
+    ProducerRecord, SeekTo,
 };
 use serde_json::{json, Value as Json};
 

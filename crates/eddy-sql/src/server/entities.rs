@@ -191,7 +191,9 @@ async fn show(
                 (
                     "ksql.streams.processing.guarantee",
                     match c.processing_guarantee {
-                        eddy_streams::ProcessingGuarantee::ExactlyOnceV2 => "exactly_once_v2".into(),
+                        eddy_streams::ProcessingGuarantee::ExactlyOnceV2 => {
+                            "exactly_once_v2".into()
+                        }
                         eddy_streams::ProcessingGuarantee::AtLeastOnce => "at_least_once".into(),
                     },
                 ),
@@ -262,7 +264,11 @@ async fn source_description(state: &State, kafka: &Kafka, s: &Source, extended: 
 
 /// A source's columns as ksqlDB describes them: name, schema, and KEY/PRIMARY for keys.
 fn fields(s: &Source) -> Vec<Json> {
-    let key_type = if s.kind == SourceKind::Stream { "KEY" } else { "PRIMARY" };
+    let key_type = if s.kind == SourceKind::Stream {
+        "KEY"
+    } else {
+        "PRIMARY"
+    };
     let mut out: Vec<Json> = s
         .key_columns
         .iter()
@@ -285,7 +291,9 @@ fn schema(t: &Type) -> Json {
             "fields": fields.iter().map(|(n, t)| json!({"name": n, "schema": schema(t)})).collect::<Vec<_>>(),
             "memberSchema": null,
         }),
-        Type::Decimal(p, s) => json!({"type": "DECIMAL", "fields": null, "memberSchema": null, "parameters": {"precision": p, "scale": s}}),
+        Type::Decimal(p, s) => {
+            json!({"type": "DECIMAL", "fields": null, "memberSchema": null, "parameters": {"precision": p, "scale": s}})
+        }
         other => json!({"type": other.to_string(), "fields": null, "memberSchema": null}),
     }
 }

@@ -162,7 +162,8 @@ impl Engine {
     /// Connects, and replays the command topic: the streams, tables and persistent queries
     /// of earlier runs come back. Until it returns the REST API answers 503.
     pub async fn start(&self) -> anyhow::Result<()> {
-        self.start_with(&self.config.bootstrap_servers.clone()).await
+        self.start_with(&self.config.bootstrap_servers.clone())
+            .await
     }
 
     /// [`Engine::start`] against `bootstrap` (the broker's bound address, when the engine
@@ -236,8 +237,7 @@ impl Engine {
         for (_, q) in std::mem::take(&mut state.queries) {
             q.stop().await;
         }
-        for (_, stop) in std::mem::take(&mut *self.push.lock().unwrap_or_else(|p| p.into_inner()))
-        {
+        for (_, stop) in std::mem::take(&mut *self.push.lock().unwrap_or_else(|p| p.into_inner())) {
             let _ = stop.send(true);
         }
     }
@@ -249,12 +249,8 @@ impl Engine {
         text: &str,
         properties: &BTreeMap<String, String>,
     ) -> std::result::Result<Vec<Entity>, (StatementError, Vec<Entity>)> {
-        let statements = crate::parse_with_text(text).map_err(|e| {
-            (
-                StatementError::bad(format!("{e}"), text.trim()),
-                Vec::new(),
-            )
-        })?;
+        let statements = crate::parse_with_text(text)
+            .map_err(|e| (StatementError::bad(format!("{e}"), text.trim()), Vec::new()))?;
         let mut properties = properties.clone();
         let mut out = Vec::new();
         for (statement, own_text) in statements {
@@ -358,7 +354,8 @@ impl Engine {
         let plan_error = |e: crate::expr::PlanError| StatementError::bad(e.to_string(), text);
         match statement {
             Statement::CreateSource { kind, name, .. } => {
-                let Create::Add(source) = state.catalog.plan_create(statement).map_err(plan_error)?
+                let Create::Add(source) =
+                    state.catalog.plan_create(statement).map_err(plan_error)?
                 else {
                     return Ok(status(
                         text,
@@ -375,20 +372,31 @@ impl Engine {
                 state.catalog.insert(source);
                 Ok(status(text, offset, &message, &name.name))
             }
-            Statement::CreateAsSelect { name, .. } | Statement::InsertSelect { target: name, .. } => {
+            Statement::CreateAsSelect { name, .. }
+            | Statement::InsertSelect { target: name, .. } => {
                 let query_id = match statement {
                     Statement::CreateAsSelect {
                         kind: SourceKind::Stream,
                         ..
-                    } => format!("CSAS_{}_{}", name.name, offset.unwrap_or(state.next_command)),
+                    } => format!(
+                        "CSAS_{}_{}",
+                        name.name,
+                        offset.unwrap_or(state.next_command)
+                    ),
                     Statement::CreateAsSelect { .. } => {
-                        format!("CTAS_{}_{}", name.name, offset.unwrap_or(state.next_command))
+                        format!(
+                            "CTAS_{}_{}",
+                            name.name,
+                            offset.unwrap_or(state.next_command)
+                        )
                     }
                     _ => format!("INSERTQUERY_{}", offset.unwrap_or(state.next_command)),
                 };
                 let planned = queries::plan_persistent(
                     &self.config,
-                    self.bootstrap.get().map_or(&self.config.bootstrap_servers, |b| b),
+                    self.bootstrap
+                        .get()
+                        .map_or(&self.config.bootstrap_servers, |b| b),
                     &state.catalog,
                     statement,
                     text,
@@ -411,7 +419,9 @@ impl Engine {
                 let source_partitions = partitions_of(kafka, &planned.source_topics[0]).await;
                 ensure_topic(kafka, &sink, source_partitions, text).await?;
                 let catalog = planned.catalog.clone();
-                let query = planned.start().map_err(|e| StatementError::server(e, text))?;
+                let query = planned
+                    .start()
+                    .map_err(|e| StatementError::server(e, text))?;
                 state.catalog = catalog;
                 state.queries.insert(query_id.clone(), query);
                 Ok(status(
@@ -567,8 +577,8 @@ impl Engine {
         let kafka = self.kafka(text)?;
         let state = self.state.lock().await;
         if query.emit.is_some() {
-            let push = queries::start_push(self, &state.catalog, kafka, &query, text, properties)
-                .await?;
+            let push =
+                queries::start_push(self, &state.catalog, kafka, &query, text, properties).await?;
             Ok(queries::QueryResult::Push(push))
         } else {
             queries::pull(&state.catalog, &state.queries, &query, text)

@@ -10,13 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use eddy_client::{
-    Admin, Consumer, ConsumerConfig, IsolationLevel, OffsetSpec, Producer,
-    ProducerRecord, SeekTo,
+    Admin, Consumer, ConsumerConfig, IsolationLevel, OffsetSpec, Producer, ProducerRecord, SeekTo,
 };
 use eddy_streams::windows::time_windowed_serde;
 use eddy_streams::{
-    Consumed, KafkaStreams, Materialized, SerdeRef, StreamsBuilder, StreamsConfig,
-    Topology, Windowed,
+    Consumed, KafkaStreams, Materialized, SerdeRef, StreamsBuilder, StreamsConfig, Topology,
+    Windowed,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -145,11 +144,8 @@ pub fn plan_persistent(
     let topology = builder
         .build()
         .map_err(|e| StatementError::server(e, text))?;
-    let mut streams = StreamsConfig::new(
-        &config.query_application_id(query_id),
-        bootstrap,
-    )
-    .with_guarantee(config.processing_guarantee);
+    let mut streams = StreamsConfig::new(&config.query_application_id(query_id), bootstrap)
+        .with_guarantee(config.processing_guarantee);
     streams.state_dir = config.state_dir.clone();
     // A static member (KIP-345): after a restart, or a crash, the query takes its tasks back
     // at once instead of waiting out the old member's session.
@@ -170,9 +166,9 @@ pub fn plan_persistent(
 
 /// `auto.offset.reset`: latest unless set to earliest (ksqlDB's default).
 fn earliest(properties: &BTreeMap<String, String>) -> bool {
-    properties
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("auto.offset.reset") && v.eq_ignore_ascii_case("earliest"))
+    properties.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("auto.offset.reset") && v.eq_ignore_ascii_case("earliest")
+    })
 }
 
 /// Adds a store of `table`'s rows, read from its topic, to the query that writes it.
@@ -222,9 +218,12 @@ pub fn pull(
 ) -> Result<PullResult> {
     let bad = |m: String| StatementError::bad(m, text);
     let name = &query.from.source.name;
-    let source = catalog
-        .get(&name.name)
-        .ok_or_else(|| bad(format!("{} does not exist (line {}, column {})", name.name, name.pos.line, name.pos.column)))?;
+    let source = catalog.get(&name.name).ok_or_else(|| {
+        bad(format!(
+            "{} does not exist (line {}, column {})",
+            name.name, name.pos.line, name.pos.column
+        ))
+    })?;
     if source.kind == SourceKind::Stream {
         return Err(bad(format!(
             "{} is a stream: a pull query reads a table; to read a stream as it grows, add EMIT CHANGES",
@@ -264,8 +263,7 @@ pub fn pull(
         }
     };
     if selection.windowed {
-        let rows: Vec<(Windowed<Vec<Value>>, Vec<Value>)> =
-            handle.all(store).map_err(not_ready)?;
+        let rows: Vec<(Windowed<Vec<Value>>, Vec<Value>)> = handle.all(store).map_err(not_ready)?;
         for (k, v) in rows {
             push_row(k.key, v, Some((k.window.start_ms, k.window.end_ms)));
         }
@@ -332,10 +330,12 @@ pub(super) async fn start_push(
 ) -> Result<PushQuery> {
     let bad = |m: String| StatementError::bad(m, text);
     let name = &query.from.source.name;
-    let source = catalog
-        .get(&name.name)
-        .cloned()
-        .ok_or_else(|| bad(format!("{} does not exist (line {}, column {})", name.name, name.pos.line, name.pos.column)))?;
+    let source = catalog.get(&name.name).cloned().ok_or_else(|| {
+        bad(format!(
+            "{} does not exist (line {}, column {})",
+            name.name, name.pos.line, name.pos.column
+        ))
+    })?;
     let selection = select::plan(query, &source).map_err(|e| bad(e.to_string()))?;
     let from = if earliest(properties) {
         SeekTo::Earliest
@@ -359,7 +359,11 @@ pub(super) async fn start_push(
         .seek_all(from)
         .await
         .map_err(|e| StatementError::server(e, text))?;
-    let id = format!("transient_{}_{}", source.name, uuid::Uuid::new_v4().simple());
+    let id = format!(
+        "transient_{}_{}",
+        source.name,
+        uuid::Uuid::new_v4().simple()
+    );
     let (tx, rows) = mpsc::channel(PUSH_BUFFER);
     let (stop, mut stopped) = watch::channel(false);
     engine.register_push(&id, stop.clone());
@@ -524,7 +528,10 @@ pub async fn insert_values(
             return Err(bad(format!(
                 "{} has no column {n}; its columns are {}",
                 source.name,
-                all.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
+                all.iter()
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         given.insert(n.clone(), crate::expr::cast(v, ty));
@@ -534,9 +541,15 @@ pub async fn insert_values(
             .map(|(n, _)| given.get(n).cloned().unwrap_or(Value::Null))
             .collect()
     };
-    encode_and_send(producer, source, pick(&source.key_columns), pick(&source.value_columns), timestamp)
-        .await
-        .map_err(|e| bad(e))
+    encode_and_send(
+        producer,
+        source,
+        pick(&source.key_columns),
+        pick(&source.value_columns),
+        timestamp,
+    )
+    .await
+    .map_err(bad)
 }
 
 /// Writes one row to `source`'s topic; the error says which column did not fit.

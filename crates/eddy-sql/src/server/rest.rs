@@ -75,17 +75,12 @@ fn read_request(
     body: &[u8],
     text_field: &str,
     properties_field: &str,
-) -> Result<(String, BTreeMap<String, String>), Response> {
-    let json: Json = serde_json::from_slice(body).map_err(|e| {
-        generic_error(
-            codes::BAD_REQUEST,
-            format!("the request body is not JSON: {e}"),
-        )
-    })?;
+) -> Result<(String, BTreeMap<String, String>), String> {
+    let json: Json =
+        serde_json::from_slice(body).map_err(|e| format!("the request body is not JSON: {e}"))?;
     let Some(text) = json.get(text_field).and_then(Json::as_str) else {
-        return Err(generic_error(
-            codes::BAD_REQUEST,
-            format!("the request needs a \"{text_field}\" field with the statement text"),
+        return Err(format!(
+            "the request needs a \"{text_field}\" field with the statement text"
         ));
     };
     let properties = json
@@ -106,7 +101,7 @@ fn read_request(
 async fn ksql(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
     let (text, properties) = match read_request(&body, "ksql", "streamsProperties") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return generic_error(codes::BAD_REQUEST, m),
     };
     match engine.execute(&text, &properties).await {
         Ok(entities) => json_response(StatusCode::OK, &Json::Array(entities)),
@@ -144,7 +139,7 @@ fn stream_rows(
 async fn query(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
     let (text, properties) = match read_request(&body, "ksql", "streamsProperties") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return generic_error(codes::BAD_REQUEST, m),
     };
     match engine.query(&text, &properties).await {
         Err(e) => statement_error(&e, Vec::new()),
@@ -191,7 +186,7 @@ async fn query_stream(
 ) -> Response {
     let (text, properties) = match read_request(&body, "sql", "properties") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return generic_error(codes::BAD_REQUEST, m),
     };
     let as_json = headers
         .get(header::ACCEPT)
@@ -229,7 +224,10 @@ async fn query_stream(
                     push,
                     |row| format!(",{row}"),
                     |message| {
-                        format!(",{}]", json!({"@type": "generic_error", "error_code": codes::SERVER_ERROR, "message": message}))
+                        format!(
+                            ",{}]",
+                            json!({"@type": "generic_error", "error_code": codes::SERVER_ERROR, "message": message})
+                        )
                     },
                 )
             } else {
@@ -238,7 +236,10 @@ async fn query_stream(
                     push,
                     |row| format!("{row}\n"),
                     |message| {
-                        format!("{}\n", json!({"@type": "generic_error", "error_code": codes::SERVER_ERROR, "message": message}))
+                        format!(
+                            "{}\n",
+                            json!({"@type": "generic_error", "error_code": codes::SERVER_ERROR, "message": message})
+                        )
                     },
                 )
             };
@@ -252,7 +253,10 @@ async fn close_query(State(engine): State<Arc<Engine>>, body: Bytes) -> Response
     let json: Json = match serde_json::from_slice(&body) {
         Ok(j) => j,
         Err(e) => {
-            return generic_error(codes::BAD_REQUEST, format!("the request body is not JSON: {e}"))
+            return generic_error(
+                codes::BAD_REQUEST,
+                format!("the request body is not JSON: {e}"),
+            )
         }
     };
     let Some(id) = json.get("queryId").and_then(Json::as_str) else {
@@ -261,10 +265,7 @@ async fn close_query(State(engine): State<Arc<Engine>>, body: Bytes) -> Response
     if engine.close_push(id) {
         (StatusCode::OK, "").into_response()
     } else {
-        generic_error(
-            codes::BAD_REQUEST,
-            format!("no push query {id} is running"),
-        )
+        generic_error(codes::BAD_REQUEST, format!("no push query {id} is running"))
     }
 }
 
@@ -278,19 +279,7 @@ async fn inserts_stream(State(engine): State<Arc<Engine>>, body: Body) -> Respon
         let mut body = body.into_data_stream();
         let mut target = None;
         let mut seq: i64 = 0;
-        loop {
-            let Some(line) = (match lines.next_line() {
-                Some(l) => Some(l),
-                None => match body.next().await {
-                    Some(Ok(chunk)) => {
-                        lines.push(&chunk);
-                        continue;
-                    }
-                    _ => lines.rest(),
-                },
-            }) else {
-                break;
-            };
+        while let Some(line) = lines.next_from(&mut body).await {
             if line.trim().is_empty() {
                 continue;
             }
@@ -301,9 +290,7 @@ async fn inserts_stream(State(engine): State<Arc<Engine>>, body: Body) -> Respon
                         continue;
                     }
                     Err(message) => {
-                        let _ = tx
-                            .send(error_line(seq, codes::BAD_REQUEST, &message))
-                            .await;
+                        let _ = tx.send(error_line(seq, codes::BAD_REQUEST, &message)).await;
                         break;
                     }
                 },
@@ -402,8 +389,20 @@ struct LineReader {
 }
 
 impl LineReader {
-    fn push(&mut self, chunk: &[u8]) {
-        self.buffer.extend_from_slice(chunk);
+    /// The next line, reading more of `body` as needed; the rest at its end.
+    async fn next_from(
+        &mut self,
+        body: &mut (impl futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin),
+    ) -> Option<String> {
+        loop {
+            if let Some(line) = self.next_line() {
+                return Some(line);
+            }
+            match body.next().await {
+                Some(Ok(chunk)) => self.buffer.extend_from_slice(&chunk),
+                _ => return self.rest(),
+            }
+        }
     }
 
     fn next_line(&mut self) -> Option<String> {

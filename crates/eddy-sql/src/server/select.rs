@@ -153,9 +153,7 @@ pub fn key_lookup(filter: Option<&Expr>, source: &Source) -> Option<Vec<Value>> 
         return None;
     };
     match op {
-        BinaryOp::And => {
-            key_lookup(Some(left), source).or_else(|| key_lookup(Some(right), source))
-        }
+        BinaryOp::And => key_lookup(Some(left), source).or_else(|| key_lookup(Some(right), source)),
         BinaryOp::Eq => {
             let (column, literal) = match (&left.kind, &right.kind) {
                 (ExprKind::Column { name, .. }, ExprKind::Literal(_)) => (name, right),
