@@ -325,7 +325,26 @@ pub fn apply(
             }
             let source = lookup(catalog, query)?;
             let aggregated = !query.group_by.is_empty();
-            match (kind, aggregated) {
+            let joined = match query.from.joins.first() {
+                Some(j) => {
+                    let right = catalog.get(&j.source.name.name).cloned().ok_or_else(|| PlanError {
+                        message: format!("{} does not exist", j.source.name.name),
+                        pos: j.source.name.pos,
+                    })?;
+                    let planned = crate::join::plan(query, &source, &right, j)?;
+                    if planned.result != *kind {
+                        let (made, want) = match planned.result {
+                            SourceKind::Stream => ("a stream", "CREATE STREAM .. AS SELECT"),
+                            SourceKind::Table => ("a table", "CREATE TABLE .. AS SELECT"),
+                        };
+                        return fail(name.pos, format!("this join makes {made}: {want}"));
+                    }
+                    Some(planned)
+                }
+                None => None,
+            };
+            match (kind, aggregated || joined.is_some()) {
+                _ if joined.is_some() => {}
                 (SourceKind::Stream, true) => {
                     return fail(name.pos, "an aggregation makes a table: CREATE TABLE .. AS SELECT .. GROUP BY")
                 }
@@ -361,6 +380,26 @@ pub fn apply(
             let value_format = format_of(prop("VALUE_FORMAT")?.or(prop("FORMAT")?), source.value_format, false, name.pos)?;
             let key_format = format_of(prop("KEY_FORMAT")?.or(prop("FORMAT")?), source.key_format, true, name.pos)?;
             let topic = prop("KAFKA_TOPIC")?.unwrap_or_else(|| name.name.clone());
+            if let Some(planned) = joined {
+                key_format.check(&planned.key_columns).map_err(|m| PlanError { message: format!("key: {m}"), pos: name.pos })?;
+                value_format.check(&planned.value_columns).map_err(|m| PlanError { message: format!("value: {m}"), pos: name.pos })?;
+                let sink = Source {
+                    name: name.name.clone(),
+                    kind: planned.result,
+                    topic,
+                    key_columns: planned.key_columns.clone(),
+                    value_columns: planned.value_columns.clone(),
+                    key_format,
+                    value_format,
+                    timestamp: None,
+                    partitions: None,
+                    replicas: None,
+                    window_size_ms: None,
+                };
+                crate::join::build(builder, planned, &sink);
+                catalog.insert(sink);
+                return Ok(());
+            }
             if aggregated {
                 let sink = crate::aggregate::build_aggregation(builder, query, &source, name, topic, Some(key_format), Some(value_format))?;
                 catalog.insert(sink);

@@ -26,6 +26,7 @@ pub mod compile;
 pub mod expr;
 pub mod format;
 pub mod functions;
+pub mod join;
 pub mod lexer;
 pub mod parse;
 #[cfg(feature = "server")]

@@ -336,6 +336,33 @@ impl<K: Data, V: Data> KStream<K, V> {
         KStream::new(self.state.clone(), node, None, None, true)
     }
 
+    /// As [`Self::process`], for a processor that keeps each record's key (Kafka's
+    /// `processValues`): the stream keeps its key serde and is not marked for
+    /// repartitioning. The processor must forward records with the key it was given.
+    pub fn process_values<VO: Data, P>(
+        &self,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+        stores: &[&str],
+    ) -> KStream<K, VO>
+    where
+        P: Processor<K, V, K, VO> + 'static,
+    {
+        let factory = StreamsBuilder::typed_processor::<K, V, K, VO, P>(supplier);
+        let node = self.state.borrow_mut().processor(
+            "KSTREAM-PROCESSVALUES",
+            factory,
+            self.node,
+            stores.iter().map(|s| s.to_string()).collect(),
+        );
+        KStream::new(
+            self.state.clone(),
+            node,
+            self.key.clone(),
+            None,
+            self.repartition_required,
+        )
+    }
+
     /// Groups by the current key, for aggregation.
     pub fn group_by_key(&self, grouped: Grouped<K, V>) -> KGroupedStream<K, V> {
         KGroupedStream::new(
