@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use eddy_streams::{
-    Consumed, Processor, ProcessorContext, Produced, SerdeError, SerdeRef, StreamsBuilder,
+    Consumed, Processor, ProcessorContext, Produced, SerdeError, SerdeRef, Serdes, StreamsBuilder,
     TypedRecord,
 };
 
@@ -100,16 +100,19 @@ pub fn source_scope(source: &Source, alias: &str) -> Scope {
     Scope { columns }
 }
 
-/// Plans a stateless query over one stream.
+/// Plans a stateless query over one stream, or one table (each row of the table mapped;
+/// a row `WHERE` refuses is deleted from the result).
 pub fn plan_projection(query: &Query, source: &Source) -> Result<Projection> {
-    if source.kind != SourceKind::Stream {
-        return fail(
-            query.from.source.name.pos,
-            format!(
-                "{} is a table; this version compiles queries over streams",
-                source.name
-            ),
-        );
+    if source.kind == SourceKind::Table {
+        if let Some(p) = query.partition_by.first() {
+            return fail(
+                p.pos,
+                format!(
+                    "{} is a table, keyed by its PRIMARY KEY: PARTITION BY is for streams",
+                    source.name
+                ),
+            );
+        }
     }
     if let Some(j) = query.from.joins.first() {
         return fail(j.pos, "joins are not compiled yet");
@@ -230,7 +233,7 @@ pub fn plan_projection(query: &Query, source: &Source) -> Result<Projection> {
             return fail(
                 query.pos,
                 format!(
-                    "the query must select the key column {} (a stream's key goes with each row)",
+                    "the query must select the key column {} (the key goes with each row)",
                     key_columns[i].0
                 ),
             );
@@ -281,7 +284,29 @@ pub fn build_projection(
 ) {
     let key = row_serde(source.key_format, &source.key_columns);
     let value = row_serde(source.value_format, &source.value_columns);
+    let out_key = row_serde(sink.key_format, &sink.key_columns);
+    let out_value = row_serde(sink.value_format, &sink.value_columns);
     let projection = Arc::new(projection);
+    if source.kind == SourceKind::Table {
+        // A table's updates as a stream: a tombstone stays one, and so does a row WHERE
+        // refuses (it may have matched before).
+        builder
+            .stream(
+                &[source.topic.as_str()],
+                Consumed::with(key, Serdes::nullable(value)),
+            )
+            .process(
+                move || ProjectionProcessor {
+                    projection: projection.clone(),
+                },
+                &[],
+            )
+            .to(
+                &sink.topic,
+                Produced::with(out_key, Serdes::nullable(out_value)),
+            );
+        return;
+    }
     builder
         .stream(&[source.topic.as_str()], Consumed::with(key, value))
         .process(
@@ -290,13 +315,33 @@ pub fn build_projection(
             },
             &[],
         )
-        .to(
-            &sink.topic,
-            Produced::with(
-                row_serde(sink.key_format, &sink.key_columns),
-                row_serde(sink.value_format, &sink.value_columns),
-            ),
-        );
+        .to(&sink.topic, Produced::with(out_key, out_value));
+}
+
+impl Processor<Vec<Value>, Option<Vec<Value>>, Vec<Value>, Option<Vec<Value>>>
+    for ProjectionProcessor
+{
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, '_, Vec<Value>, Option<Vec<Value>>>,
+        record: TypedRecord<Vec<Value>, Option<Vec<Value>>>,
+    ) -> eddy_streams::Result<()> {
+        let p = &self.projection;
+        let value = record.value.and_then(|v| {
+            let mut row = record.key.clone();
+            row.extend(v);
+            row.push(Value::Bigint(record.timestamp_ms));
+            if let Some(f) = &p.filter {
+                if f.eval(&row) != Value::Boolean(true) {
+                    return None;
+                }
+            }
+            Some(p.value.iter().map(|c| c.eval(&row)).collect::<Vec<Value>>())
+        });
+        let mut out = TypedRecord::new(record.key, value, record.timestamp_ms);
+        out.headers = record.headers;
+        ctx.forward(out)
+    }
 }
 
 /// Runs `statement` into `catalog` and `builder`: declarations join the catalog; a
@@ -348,8 +393,11 @@ pub fn apply(
                 (SourceKind::Stream, true) => {
                     return fail(name.pos, "an aggregation makes a table: CREATE TABLE .. AS SELECT .. GROUP BY")
                 }
-                (SourceKind::Table, false) => {
-                    return fail(name.pos, "CREATE TABLE AS SELECT needs GROUP BY (a table over a table is not compiled yet)")
+                (SourceKind::Table, false) if source.kind == SourceKind::Stream => {
+                    return fail(name.pos, format!("{} is a stream: a table made from it needs GROUP BY (or use CREATE STREAM .. AS SELECT)", source.name))
+                }
+                (SourceKind::Stream, false) if source.kind == SourceKind::Table => {
+                    return fail(name.pos, format!("{} is a table, and a query over a table makes a table: CREATE TABLE .. AS SELECT", source.name))
                 }
                 _ => {}
             }
@@ -410,7 +458,7 @@ pub fn apply(
             value_format.check(&projection.value_columns).map_err(|m| PlanError { message: format!("value: {m}"), pos: name.pos })?;
             let sink = Source {
                 name: name.name.clone(),
-                kind: SourceKind::Stream,
+                kind: source.kind,
                 topic,
                 key_columns: projection.key_columns.clone(),
                 value_columns: projection.value_columns.clone(),
@@ -430,6 +478,9 @@ pub fn apply(
                 return fail(target.pos, format!("INSERT INTO {}: no such stream", target.name));
             };
             let source = lookup(catalog, query)?;
+            if source.kind == SourceKind::Table || sink.kind == SourceKind::Table {
+                return fail(target.pos, "INSERT INTO .. SELECT reads a stream and writes a stream");
+            }
             let projection = plan_projection(query, &source)?;
             if projection.key_columns != sink.key_columns || projection.value_columns != sink.value_columns {
                 return fail(
