@@ -336,3 +336,40 @@ def test_bench_sql_runs(broker):
     assert "produce-to-row latency ms: p50" in r.stdout
     assert "200 key lookups" in r.stdout and "200 found" in r.stdout
     assert "BENCH_SQL" not in ok(broker, "SHOW STREAMS;")[0]["streams"].__repr__()
+
+
+def test_joins_run_on_the_broker(broker):
+    """A stream-table join (the stream repartitioned by a non-key column) and a table-table
+    join, as persistent queries on the broker; the joined table answers pull queries."""
+    earliest = {"auto.offset.reset": "earliest"}
+    ok(broker, "CREATE TABLE j_users (id INT PRIMARY KEY, name STRING) "
+               "WITH (KAFKA_TOPIC='j_users', VALUE_FORMAT='JSON', PARTITIONS=3);")
+    ok(broker, "CREATE TABLE j_cities (id INT PRIMARY KEY, city STRING) "
+               "WITH (KAFKA_TOPIC='j_cities', VALUE_FORMAT='JSON', PARTITIONS=3);")
+    ok(broker, "CREATE STREAM j_views (id BIGINT KEY, uid INT, page STRING) "
+               "WITH (KAFKA_TOPIC='j_views', VALUE_FORMAT='JSON', PARTITIONS=2);")
+    for i in range(6):
+        ok(broker, f"INSERT INTO j_users (id, name) VALUES ({i}, 'user{i}');")
+        if i % 2 == 0:
+            ok(broker, f"INSERT INTO j_cities (id, city) VALUES ({i}, 'city{i}');")
+    ok(broker, "CREATE STREAM j_named AS SELECT v.uid, v.page, u.name FROM j_views v "
+               "JOIN j_users u ON v.uid = u.id;", **earliest)
+    ok(broker, "CREATE TABLE j_user_city AS SELECT u.id AS id, u.name, c.city FROM j_users u "
+               "LEFT JOIN j_cities c ON u.id = c.id;", **earliest)
+    # The views come after the users are in the table (a stream-table join looks the table
+    # up as each view arrives).
+    def users_loaded():
+        _, rows = pull(broker, "SELECT * FROM j_user_city;")
+        return len(rows) == 6
+    wait_until("the joined table has every user", users_loaded)
+    for i in range(12):
+        ok(broker, f"INSERT INTO j_views (id, uid, page) VALUES ({100 + i}, {i % 6}, '/p{i}');")
+    rows = read_topic(broker, "J_NAMED", expect=12)
+    got = sorted((int.from_bytes(k, "big"), json.loads(v)["PAGE"], json.loads(v)["NAME"]) for k, v in rows)
+    assert got == sorted((i % 6, f"/p{i}", f"user{i % 6}") for i in range(12))
+    _, rows = pull(broker, "SELECT * FROM j_user_city;")
+    assert sorted(map(tuple, rows)) == [
+        (i, f"user{i}", f"city{i}" if i % 2 == 0 else None) for i in range(6)
+    ]
+    _, rows = pull(broker, "SELECT city FROM j_user_city WHERE id = 4;")
+    assert rows == [["city4"]]

@@ -40,10 +40,34 @@ pub async fn prepare(
             .filter_map(|t| counts.get(&t.resolve(application_id)).copied())
             .max()
     };
+    // A repartition topic read beside external topics (a join's side repartitioned to
+    // meet the other) takes their partition count, so that equal keys meet in one task
+    // (Kafka's co-partitioning enforcer).
+    let mut copartitioned: BTreeMap<String, i32> = BTreeMap::new();
+    for s in topology.subtopologies() {
+        let external = s
+            .source_topics
+            .iter()
+            .filter_map(|t| match t {
+                TopicName::External(n) => counts.get(n).copied(),
+                _ => None,
+            })
+            .max();
+        let Some(n) = external else { continue };
+        for t in &s.source_topics {
+            if !matches!(t, TopicName::External(_)) {
+                copartitioned.insert(t.resolve(application_id), n);
+            }
+        }
+    }
     for _ in 0..=topology.subtopologies().len() {
         for t in internal.values().filter(|t| !t.compacted) {
             let name = t.name.resolve(application_id);
-            if let Some(n) = t.partitions.or_else(|| width(&counts, t.subtopology)) {
+            let n = t
+                .partitions
+                .or_else(|| copartitioned.get(&name).copied())
+                .or_else(|| width(&counts, t.subtopology));
+            if let Some(n) = n {
                 counts.insert(name, n);
             }
         }
