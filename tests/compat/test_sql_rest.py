@@ -373,3 +373,28 @@ def test_joins_run_on_the_broker(broker):
     ]
     _, rows = pull(broker, "SELECT city FROM j_user_city WHERE id = 4;")
     assert rows == [["city4"]]
+
+
+def test_push_query_over_an_aggregation(broker):
+    """A push query with GROUP BY runs as a transient query: its rows are the aggregation's
+    updates; when it ends its topics are deleted."""
+    ok(broker, "CREATE STREAM agg_s (id INT KEY, k STRING) "
+               "WITH (KAFKA_TOPIC='agg_s', VALUE_FORMAT='JSON', PARTITIONS=2);")
+    for i, k in enumerate(["a", "a", "b"]):
+        ok(broker, f"INSERT INTO agg_s (id, k) VALUES ({i}, '{k}');")
+    r = httpx.post(
+        broker.http + "/query-stream",
+        json={"sql": "SELECT k, COUNT(*) AS n FROM agg_s GROUP BY k EMIT CHANGES LIMIT 3;",
+              "properties": {"auto.offset.reset": "earliest"}},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    lines = [json.loads(line) for line in r.text.splitlines() if line.strip()]
+    assert lines[0]["columnNames"] == ["K", "N"]
+    assert sorted(map(tuple, lines[1:])) == [("a", 1), ("a", 2), ("b", 1)]
+
+    def transient_topics():
+        topics = ok(broker, "SHOW TOPICS EXTENDED;")[0]["topics"]
+        return [t["name"] for t in topics if "transient" in t["name"]]
+
+    wait_until("the transient query's topics are deleted", lambda: transient_topics() == [], 30)

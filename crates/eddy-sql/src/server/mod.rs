@@ -16,6 +16,7 @@
 //! - [`entities`]: what `SHOW`, `DESCRIBE`, `EXPLAIN` answer, as ksqlDB's JSON.
 //! - [`queries`]: persistent queries, pull queries, push queries.
 //! - [`select`]: the select list of a pull or push query over one source.
+//! - [`transient`]: push queries over joins and aggregations.
 //! - [`rest`]: the HTTP endpoints.
 
 pub mod commands;
@@ -23,6 +24,7 @@ pub mod entities;
 pub mod queries;
 pub mod rest;
 pub mod select;
+pub mod transient;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -208,6 +210,14 @@ impl Engine {
             "SQL engine ready"
         );
         Ok(())
+    }
+
+    /// The bootstrap servers queries connect to.
+    pub(crate) fn bootstrap(&self) -> String {
+        self.bootstrap
+            .get()
+            .cloned()
+            .unwrap_or_else(|| self.config.bootstrap_servers.clone())
     }
 
     pub fn is_ready(&self) -> bool {

@@ -165,7 +165,7 @@ pub fn plan_persistent(
 }
 
 /// `auto.offset.reset`: latest unless set to earliest (ksqlDB's default).
-fn earliest(properties: &BTreeMap<String, String>) -> bool {
+pub(super) fn earliest(properties: &BTreeMap<String, String>) -> bool {
     properties.iter().any(|(k, v)| {
         k.eq_ignore_ascii_case("auto.offset.reset") && v.eq_ignore_ascii_case("earliest")
     })
@@ -319,7 +319,8 @@ const PUSH_BUFFER: usize = 10_000;
 
 /// Starts a push query over one stream or table: a consumer of its topic (every
 /// partition, from the end unless `auto.offset.reset` is earliest, committed records only)
-/// — no consumer group, so the first row can come at once.
+/// — no consumer group, so the first row can come at once. A push query that needs state
+/// (a join, an aggregation) runs as a transient query first ([`super::transient`]).
 pub(super) async fn start_push(
     engine: &Arc<Engine>,
     catalog: &Catalog,
@@ -336,12 +337,51 @@ pub(super) async fn start_push(
             name.name, name.pos.line, name.pos.column
         ))
     })?;
+    if !query.from.joins.is_empty() || !query.group_by.is_empty() || query.window.is_some() {
+        return super::transient::start(engine, catalog, kafka, query, text, properties).await;
+    }
     let selection = select::plan(query, &source).map_err(|e| bad(e.to_string()))?;
     let from = if earliest(properties) {
         SeekTo::Earliest
     } else {
         SeekTo::Latest
     };
+    let id = format!(
+        "transient_{}_{}",
+        source.name,
+        uuid::Uuid::new_v4().simple()
+    );
+    spawn_reader(
+        engine,
+        kafka,
+        &source,
+        selection,
+        from,
+        query.limit,
+        id,
+        text,
+        None,
+    )
+    .await
+}
+
+/// What a push query does when it ends (stop a query it started, delete its topics).
+pub(super) type OnEnd = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Reads `source`'s topic from `from` and sends the rows `selection` makes, until the
+/// client goes, the query is closed, or `limit` rows were sent; then runs `on_end`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn spawn_reader(
+    engine: &Arc<Engine>,
+    kafka: &Kafka,
+    source: &Source,
+    selection: select::Selection,
+    from: SeekTo,
+    limit: Option<u64>,
+    id: String,
+    text: &str,
+    on_end: Option<OnEnd>,
+) -> Result<PushQuery> {
     let mut consumer = Consumer::new(
         kafka.client.clone(),
         ConsumerConfig {
@@ -351,19 +391,17 @@ pub(super) async fn start_push(
             ..ConsumerConfig::default()
         },
     );
-    consumer
-        .assign(&source.topic, None)
-        .await
-        .map_err(|e| StatementError::server(e, text))?;
-    consumer
-        .seek_all(from)
-        .await
-        .map_err(|e| StatementError::server(e, text))?;
-    let id = format!(
-        "transient_{}_{}",
-        source.name,
-        uuid::Uuid::new_v4().simple()
-    );
+    let assigned = async {
+        consumer.assign(&source.topic, None).await?;
+        consumer.seek_all(from).await
+    }
+    .await;
+    if let Err(e) = assigned {
+        if let Some(end) = on_end {
+            end.await;
+        }
+        return Err(StatementError::server(e, text));
+    }
     let (tx, rows) = mpsc::channel(PUSH_BUFFER);
     let (stop, mut stopped) = watch::channel(false);
     engine.register_push(&id, stop.clone());
@@ -375,8 +413,7 @@ pub(super) async fn start_push(
         rows,
         stop,
     };
-    let decoder = Decoder::new(&source);
-    let limit = query.limit;
+    let decoder = Decoder::new(source);
     let engine = engine.clone();
     tokio::spawn(async move {
         let mut sent = 0u64;
@@ -419,6 +456,9 @@ pub(super) async fn start_push(
             }
         }
         engine.unregister_push(&id);
+        if let Some(end) = on_end {
+            end.await;
+        }
     });
     Ok(push)
 }
