@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 
-use eddy_streams::windows::time_windowed_serde;
+use eddy_streams::windows::{session_windowed_serde, time_windowed_serde};
 use eddy_streams::{
     Consumed, EmitStrategy, Grouped, Materialized, Processor, ProcessorContext, Produced, Serdes,
-    StreamsBuilder, TimeWindows, TypedRecord,
+    SessionWindows, StreamsBuilder, TimeWindows, TypedRecord,
 };
 
 use crate::ast::{Emit, Expr, ExprKind, Ident, Query, SelectItem, SourceKind, WindowSpec};
-use crate::catalog::Source;
+use crate::catalog::{Source, WindowKind};
 use crate::compile::{row_serde, source_scope};
 use crate::expr::error as fail;
 use crate::expr::{compile, shown, Compiled, PlanError, Scope, ScopeColumn, AGGREGATES};
@@ -35,6 +35,11 @@ enum Kind {
     CollectList,
     CollectSet,
     CountDistinct,
+    /// TOPK / TOPKDISTINCT: the k largest values, largest first.
+    TopK {
+        k: usize,
+        distinct: bool,
+    },
 }
 
 /// One aggregate call: what it folds, the index of its argument in the argument row, its
@@ -52,7 +57,9 @@ impl Aggregate {
         match self.kind {
             Kind::Count => Value::Bigint(0),
             Kind::Avg => Value::Array(vec![Value::Double(0.0), Value::Double(0.0)]),
-            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct => Value::Array(Vec::new()),
+            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct | Kind::TopK { .. } => {
+                Value::Array(Vec::new())
+            }
             _ => Value::Null,
         }
     }
@@ -133,6 +140,83 @@ impl Aggregate {
                 }
                 other => other,
             },
+            Kind::TopK { k, distinct } => match state {
+                Value::Array(items) => top(items, vec![v], k, distinct),
+                other => other,
+            },
+        }
+    }
+
+    /// Two sessions' states as one, when a record joins them (`a` is the earlier).
+    fn merge(&self, a: Value, b: Value) -> Value {
+        let (first, second) = (a.clone(), b.clone());
+        match self.kind {
+            Kind::Count | Kind::Sum => match (&a, &b) {
+                (Value::Null, _) => b,
+                (_, Value::Null) => a,
+                (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(*y)),
+                (Value::Bigint(x), Value::Bigint(y)) => Value::Bigint(x.wrapping_add(*y)),
+                (Value::Decimal(x, s), Value::Decimal(y, t)) if s == t => Value::Decimal(x + y, *s),
+                _ => match (a.as_f64(), b.as_f64()) {
+                    (Some(x), Some(y)) => crate::expr::cast(Value::Double(x + y), &self.out),
+                    _ => first,
+                },
+            },
+            Kind::Avg => match (a, b) {
+                (Value::Array(x), Value::Array(y)) => Value::Array(
+                    x.iter()
+                        .zip(&y)
+                        .map(|(p, q)| {
+                            Value::Double(p.as_f64().unwrap_or(0.0) + q.as_f64().unwrap_or(0.0))
+                        })
+                        .collect(),
+                ),
+                _ => first,
+            },
+            Kind::Min | Kind::Max => {
+                if a.is_null() {
+                    return b;
+                }
+                let keep_b = match b.compare(&a) {
+                    Some(std::cmp::Ordering::Less) => self.kind == Kind::Min,
+                    Some(std::cmp::Ordering::Greater) => self.kind == Kind::Max,
+                    _ => false,
+                };
+                if keep_b {
+                    b
+                } else {
+                    a
+                }
+            }
+            Kind::Earliest => {
+                if first.is_null() {
+                    second
+                } else {
+                    first
+                }
+            }
+            Kind::Latest => {
+                if second.is_null() {
+                    first
+                } else {
+                    second
+                }
+            }
+            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct => match (a, b) {
+                (Value::Array(mut x), Value::Array(y)) => {
+                    for v in y {
+                        if self.kind == Kind::CollectList || !x.contains(&v) {
+                            x.push(v);
+                        }
+                    }
+                    Value::Array(x)
+                }
+                _ => first,
+            },
+            Kind::TopK { k, distinct } => match (a, b) {
+                (Value::Array(x), Value::Array(y)) => top(x, y, k, distinct),
+                _ => first,
+            },
         }
     }
 
@@ -149,6 +233,19 @@ impl Aggregate {
             _ => state.clone(),
         }
     }
+}
+
+/// `items` and `more` as the `k` largest non-NULL values, largest first.
+fn top(mut items: Vec<Value>, more: Vec<Value>, k: usize, distinct: bool) -> Value {
+    for v in more {
+        if v.is_null() || (distinct && items.contains(&v)) {
+            continue;
+        }
+        items.push(v);
+    }
+    items.sort_by(|x, y| y.compare(x).unwrap_or(std::cmp::Ordering::Equal));
+    items.truncate(k);
+    Value::Array(items)
 }
 
 /// Replaces each aggregate call in `expr` by a reference to its result column
@@ -178,9 +275,34 @@ fn extract(expr: &Expr, calls: &mut Vec<(Ident, Kind, Option<Expr>)>) -> Result<
                 ("EARLIEST_BY_OFFSET", _) => Kind::Earliest,
                 ("COLLECT_LIST", _) => Kind::CollectList,
                 ("COLLECT_SET", _) => Kind::CollectSet,
+                ("TOPK" | "TOPKDISTINCT", _) => {
+                    let k =
+                        match args.get(1).map(|a| &a.kind) {
+                            Some(ExprKind::Literal(crate::ast::Literal::Int(k)))
+                                if *k > 0 && args.len() == 2 =>
+                            {
+                                *k as usize
+                            }
+                            _ => return fail(
+                                name.pos,
+                                format!(
+                                    "{}(column, k) takes a column and a positive whole number k",
+                                    name.name
+                                ),
+                            ),
+                        };
+                    Kind::TopK {
+                        k,
+                        distinct: name.name == "TOPKDISTINCT",
+                    }
+                }
                 (other, _) => return fail(name.pos, format!("{other} is not compiled yet")),
             };
-            let arg = match (args.as_slice(), *star, kind) {
+            let args = match kind {
+                Kind::TopK { .. } => &args[..1],
+                _ => args.as_slice(),
+            };
+            let arg = match (args, *star, kind) {
                 ([], true, Kind::Count) | ([], false, Kind::Count) => None,
                 ([a], false, _) => {
                     if let ExprKind::Function { name: inner, .. } = &a.kind {
@@ -248,28 +370,52 @@ fn extract(expr: &Expr, calls: &mut Vec<(Ident, Kind, Option<Expr>)>) -> Result<
     })
 }
 
+/// How an aggregation is windowed.
+enum Windowing {
+    Time(TimeWindows, WindowKind),
+    Session(SessionWindows),
+}
+
+impl Windowing {
+    fn kind(&self) -> WindowKind {
+        match self {
+            Windowing::Time(_, k) => *k,
+            Windowing::Session(_) => WindowKind::Session,
+        }
+    }
+}
+
 /// The window of a windowed aggregation.
-fn time_windows(w: &WindowSpec, pos: Pos) -> Result<(TimeWindows, i64)> {
+fn windowing(w: &WindowSpec, emit: Option<Emit>, pos: Pos) -> Result<Windowing> {
     // ksqlDB's default grace period is 24 hours.
     const DEFAULT_GRACE: i64 = 86_400_000;
     match *w {
         WindowSpec::Tumbling {
             size_ms, grace_ms, ..
-        } if size_ms > 0 => Ok((
+        } if size_ms > 0 => Ok(Windowing::Time(
             TimeWindows::of_size_and_grace(size_ms, grace_ms.unwrap_or(DEFAULT_GRACE)),
-            size_ms,
+            WindowKind::Tumbling { size_ms },
         )),
         WindowSpec::Hopping {
             size_ms,
             advance_ms,
             grace_ms,
             ..
-        } if size_ms > 0 && advance_ms > 0 && advance_ms <= size_ms => Ok((
+        } if size_ms > 0 && advance_ms > 0 && advance_ms <= size_ms => Ok(Windowing::Time(
             TimeWindows::of_size_and_grace(size_ms, grace_ms.unwrap_or(DEFAULT_GRACE))
                 .advance_by(advance_ms),
-            size_ms,
+            WindowKind::Hopping { size_ms },
         )),
-        WindowSpec::Session { .. } => fail(pos, "SESSION windows are not compiled yet"),
+        WindowSpec::Session { .. } if emit == Some(Emit::Final) => fail(
+            pos,
+            "EMIT FINAL is for TUMBLING and HOPPING windows; a SESSION window emits its changes",
+        ),
+        WindowSpec::Session {
+            gap_ms, grace_ms, ..
+        } if gap_ms > 0 => Ok(Windowing::Session(
+            SessionWindows::of_inactivity_gap_and_grace(gap_ms, grace_ms.unwrap_or(DEFAULT_GRACE)),
+        )),
+        WindowSpec::Session { .. } => fail(pos, "a SESSION window's gap must be positive"),
         _ => fail(
             pos,
             "a window's SIZE must be positive and its ADVANCE BY at most its SIZE",
@@ -404,7 +550,7 @@ pub fn build_aggregation(
             }
             Kind::Sum => (ty.clone(), ty.clone()),
             Kind::Avg => (Type::Double, Type::Array(Box::new(Type::Double))),
-            Kind::CollectList | Kind::CollectSet => (
+            Kind::CollectList | Kind::CollectSet | Kind::TopK { .. } => (
                 Type::Array(Box::new(ty.clone())),
                 Type::Array(Box::new(ty.clone())),
             ),
@@ -443,7 +589,7 @@ pub fn build_aggregation(
     let windowed = query
         .window
         .as_ref()
-        .map(|w| time_windows(w, query.pos))
+        .map(|w| windowing(w, query.emit, query.pos))
         .transpose()?;
     if windowed.is_some() {
         for n in ["WINDOWSTART", "WINDOWEND"] {
@@ -521,7 +667,7 @@ pub fn build_aggregation(
         timestamp: None,
         partitions: None,
         replicas: None,
-        window_size_ms: windowed.as_ref().map(|(_, size)| *size),
+        window: windowed.as_ref().map(Windowing::kind),
     };
 
     // The topology.
@@ -546,7 +692,7 @@ pub fn build_aggregation(
         .process(move || PreAggregateNode(pre.clone()), &[])
         .group_by_key(Grouped::with(key_serde.clone(), arg_serde));
     let aggs = Arc::new(aggregates);
-    let (init_aggs, add_aggs) = (aggs.clone(), aggs.clone());
+    let (init_aggs, add_aggs, merge_aggs) = (aggs.clone(), aggs.clone(), aggs.clone());
     let init = move || {
         init_aggs
             .iter()
@@ -594,7 +740,31 @@ pub fn build_aggregation(
                 })
                 .to(&sink.topic, Produced::with(out_key, out_value));
         }
-        Some((windows, size)) => {
+        Some(Windowing::Session(windows)) => {
+            let merge_aggs = merge_aggs.clone();
+            let merge = move |_: &Vec<Value>, a: Vec<Value>, b: Vec<Value>| {
+                merge_aggs
+                    .iter()
+                    .zip(a.into_iter().zip(b))
+                    .map(|(agg, (x, y))| agg.merge(x, y))
+                    .collect::<Vec<Value>>()
+            };
+            grouped
+                .session_windowed_by(windows)
+                .aggregate(init, add, merge, materialized())
+                .to_stream()
+                .map(move |k, v| {
+                    let window = Some((k.window.start_ms, k.window.end_ms));
+                    let v = v.and_then(|s| finish(&k.key, &s, window));
+                    (k, v)
+                })
+                .to(
+                    &sink.topic,
+                    Produced::with(session_windowed_serde(out_key), out_value),
+                );
+        }
+        Some(Windowing::Time(windows, kind)) => {
+            let size = kind.size_ms().unwrap_or_default();
             let emit = match query.emit {
                 Some(Emit::Final) => EmitStrategy::OnWindowClose,
                 _ => EmitStrategy::OnWindowUpdate,

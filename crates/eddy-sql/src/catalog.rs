@@ -52,8 +52,36 @@ pub struct Source {
     /// Partitions to create the topic with, when it is created.
     pub partitions: Option<i32>,
     pub replicas: Option<i16>,
-    /// A windowed table's window size: its keys carry the window start.
-    pub window_size_ms: Option<i64>,
+    /// A windowed table's windows: its keys carry the window.
+    pub window: Option<WindowKind>,
+}
+
+/// The windows of a windowed table, which its keys carry (Kafka's windowed serdes: the key,
+/// then the start; for sessions the key, then the end and the start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    Tumbling { size_ms: i64 },
+    Hopping { size_ms: i64 },
+    Session,
+}
+
+impl WindowKind {
+    /// ksqlDB's `windowType`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WindowKind::Tumbling { .. } => "TUMBLING",
+            WindowKind::Hopping { .. } => "HOPPING",
+            WindowKind::Session => "SESSION",
+        }
+    }
+
+    /// The size of fixed windows; None for sessions.
+    pub fn size_ms(&self) -> Option<i64> {
+        match self {
+            WindowKind::Tumbling { size_ms } | WindowKind::Hopping { size_ms } => Some(*size_ms),
+            WindowKind::Session => None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -228,7 +256,7 @@ impl Catalog {
             timestamp,
             partitions,
             replicas,
-            window_size_ms: None,
+            window: None,
         }))
     }
 

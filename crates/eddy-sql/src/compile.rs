@@ -442,7 +442,7 @@ pub fn apply(
                     timestamp: None,
                     partitions: None,
                     replicas: None,
-                    window_size_ms: None,
+                    window: None,
                 };
                 crate::join::build(builder, planned, &sink);
                 catalog.insert(sink);
@@ -467,7 +467,7 @@ pub fn apply(
                 timestamp: None,
                 partitions: None,
                 replicas: None,
-                window_size_ms: None,
+                window: None,
             };
             build_projection(builder, &source, projection, &sink);
             catalog.insert(sink);

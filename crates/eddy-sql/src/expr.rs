@@ -133,6 +133,7 @@ pub const AGGREGATES: &[&str] = &[
     "COLLECT_LIST",
     "COLLECT_SET",
     "TOPK",
+    "TOPKDISTINCT",
     "COUNT_DISTINCT",
 ];
 

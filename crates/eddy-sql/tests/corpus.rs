@@ -133,11 +133,19 @@ fn run_case(file: &str, case: &Json) -> Result<(), String> {
                 .iter()
                 .map(|r| {
                     // A windowed table's key: the key's bytes, then the window start (8 bytes).
-                    let (key, window) = match (sink.window_size_ms, r.key.as_deref()) {
-                        (Some(size), Some(k)) if k.len() >= 8 => {
+                    // A session's: the key's bytes, then its end and start.
+                    let size = sink.window.map(|w| w.size_ms());
+                    let (key, window) = match (size, r.key.as_deref()) {
+                        (Some(Some(size)), Some(k)) if k.len() >= 8 => {
                             let (inner, start) = k.split_at(k.len() - 8);
                             let start = i64::from_be_bytes(start.try_into().unwrap());
                             (Some(inner), Some(serde_json::json!({"start": start, "end": start + size})))
+                        }
+                        (Some(None), Some(k)) if k.len() >= 16 => {
+                            let (inner, end_start) = k.split_at(k.len() - 16);
+                            let end = i64::from_be_bytes(end_start[..8].try_into().unwrap());
+                            let start = i64::from_be_bytes(end_start[8..].try_into().unwrap());
+                            (Some(inner), Some(serde_json::json!({"start": start, "end": end})))
                         }
                         (_, k) => (k, None),
                     };

@@ -132,7 +132,7 @@ async fn show(
                         "topic": s.topic,
                         "keyFormat": format_name(s.key_format),
                         "valueFormat": format_name(s.value_format),
-                        "isWindowed": s.window_size_ms.is_some(),
+                        "isWindowed": s.window.is_some(),
                     })
                 })
                 .collect();
@@ -244,7 +244,7 @@ async fn source_description(state: &State, kafka: &Kafka, s: &Source, extended: 
         .unwrap_or(0);
     json!({
         "name": s.name,
-        "windowType": s.window_size_ms.map(|_| "TUMBLING"),
+        "windowType": s.window.map(|w| w.name()),
         "readQueries": reads.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
         "writeQueries": writes.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
         "fields": fields(s),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use eddy_client::{
     Admin, Consumer, ConsumerConfig, IsolationLevel, OffsetSpec, Producer, ProducerRecord, SeekTo,
 };
-use eddy_streams::windows::time_windowed_serde;
+use eddy_streams::windows::{session_windowed_serde, time_windowed_serde};
 use eddy_streams::{
     Consumed, KafkaStreams, Materialized, SerdeRef, StreamsBuilder, StreamsConfig, Topology,
     Windowed,
@@ -176,7 +176,7 @@ fn materialize(builder: &StreamsBuilder, table: &Source) -> String {
     let store = format!("{}-PULL", table.name);
     let key = row_serde(table.key_format, &table.key_columns);
     let value = row_serde(table.value_format, &table.value_columns);
-    match table.window_size_ms {
+    match table.window.map(|w| (w, w.size_ms())) {
         None => {
             builder.table(
                 &table.topic,
@@ -184,10 +184,17 @@ fn materialize(builder: &StreamsBuilder, table: &Source) -> String {
                 Materialized::named(&store),
             );
         }
-        Some(size) => {
+        Some((_, Some(size))) => {
             builder.table(
                 &table.topic,
                 Consumed::with(time_windowed_serde(key, size), value),
+                Materialized::named(&store),
+            );
+        }
+        Some((_, None)) => {
+            builder.table(
+                &table.topic,
+                Consumed::with(session_windowed_serde(key), value),
                 Materialized::named(&store),
             );
         }
@@ -475,9 +482,10 @@ impl Decoder {
     fn new(source: &Source) -> Decoder {
         let key = row_serde(source.key_format, &source.key_columns);
         Decoder {
-            windowed_key: source
-                .window_size_ms
-                .map(|size| time_windowed_serde(key.clone(), size)),
+            windowed_key: source.window.map(|w| match w.size_ms() {
+                Some(size) => time_windowed_serde(key.clone(), size),
+                None => session_windowed_serde(key.clone()),
+            }),
             key,
             value: row_serde(source.value_format, &source.value_columns),
         }

@@ -64,7 +64,7 @@ pub fn plan(query: &Query, source: &Source) -> Result<Selection, PlanError> {
         .map_or(&source.name, |a| &a.name)
         .clone();
     let mut scope = source_scope(source, &alias);
-    let windowed = source.window_size_ms.is_some();
+    let windowed = source.window.is_some();
     if windowed {
         for n in ["WINDOWSTART", "WINDOWEND"] {
             scope.columns.push(ScopeColumn {
