@@ -276,21 +276,22 @@ fn extract(expr: &Expr, calls: &mut Vec<(Ident, Kind, Option<Expr>)>) -> Result<
                 ("COLLECT_LIST", _) => Kind::CollectList,
                 ("COLLECT_SET", _) => Kind::CollectSet,
                 ("TOPK" | "TOPKDISTINCT", _) => {
-                    let k =
-                        match args.get(1).map(|a| &a.kind) {
-                            Some(ExprKind::Literal(crate::ast::Literal::Int(k)))
-                                if *k > 0 && args.len() == 2 =>
-                            {
-                                *k as usize
-                            }
-                            _ => return fail(
+                    let k = match args.get(1).map(|a| &a.kind) {
+                        Some(ExprKind::Literal(crate::ast::Literal::Int(k)))
+                            if *k > 0 && args.len() == 2 =>
+                        {
+                            *k as usize
+                        }
+                        _ => {
+                            return fail(
                                 name.pos,
                                 format!(
                                     "{}(column, k) takes a column and a positive whole number k",
                                     name.name
                                 ),
-                            ),
-                        };
+                            )
+                        }
+                    };
                     Kind::TopK {
                         k,
                         distinct: name.name == "TOPKDISTINCT",

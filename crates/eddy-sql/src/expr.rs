@@ -461,11 +461,21 @@ pub fn compile(expr: &Expr, scope: &Scope) -> Result<Compiled> {
                     ),
                 );
             }
-            let args = args
+            let compiled = args
                 .iter()
                 .map(|a| Ok((compile(a, scope)?, a.pos)))
                 .collect::<Result<Vec<_>>>()?;
-            crate::functions::scalar(&name.name, name.pos, args)
+            if crate::datetime::FUNCTIONS.contains(&name.name.as_str()) {
+                let literals: Vec<Option<String>> = args
+                    .iter()
+                    .map(|a| match &a.kind {
+                        ExprKind::Literal(Literal::String(s)) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                return crate::datetime::scalar(&name.name, name.pos, compiled, &literals);
+            }
+            crate::functions::scalar(&name.name, name.pos, compiled)
         }
     }
 }

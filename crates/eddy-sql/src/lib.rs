@@ -23,6 +23,7 @@ pub mod aggregate;
 pub mod ast;
 pub mod catalog;
 pub mod compile;
+pub mod datetime;
 pub mod expr;
 pub mod format;
 pub mod functions;

@@ -209,6 +209,7 @@ async fn show(
         ShowKind::Functions => {
             let mut names: Vec<&str> = crate::expr::AGGREGATES.to_vec();
             names.extend(crate::functions::SCALAR.iter().copied());
+            names.extend(crate::datetime::FUNCTIONS.iter().copied());
             names.sort_unstable();
             names.dedup();
             let list: Vec<Json> = names
