@@ -312,8 +312,9 @@ pub fn scalar(name: &str, pos: Pos, args: Vec<(Compiled, Pos)>) -> Result<Compil
         _ => fail(
             pos,
             format!(
-                "unknown function {name}; the scalar functions are {}",
-                SCALAR.join(", ")
+                "unknown function {name}; the scalar functions are {}, and the date and time functions {}",
+                SCALAR.join(", "),
+                crate::datetime::FUNCTIONS.join(", ")
             ),
         ),
     }
