@@ -441,7 +441,7 @@ impl Processor<Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>> for PreAggregateN
         let this = &self.0;
         let mut row = record.key;
         row.extend(record.value);
-        row.push(Value::Bigint(record.timestamp_ms));
+        crate::compile::push_pseudo(&mut row, record.timestamp_ms, Some(ctx.record_meta()));
         if let Some(f) = &this.filter {
             if f.eval(&row) != Value::Boolean(true) {
                 return Ok(());

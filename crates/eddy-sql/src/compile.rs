@@ -79,7 +79,32 @@ pub struct Projection {
     value: Vec<Compiled>,
 }
 
-/// The scope of a query over `source`: its key columns, value columns, then ROWTIME.
+/// The pseudo columns every row carries after its key and value columns: the record's
+/// time, and the partition and offset it was read from (ksqlDB's ROWPARTITION, ROWOFFSET).
+pub(crate) const PSEUDO: [(&str, Type); 3] = [
+    ("ROWTIME", Type::Bigint),
+    ("ROWPARTITION", Type::Int),
+    ("ROWOFFSET", Type::Bigint),
+];
+
+/// Appends a record's pseudo columns to its row (partition and offset from `meta`).
+pub(crate) fn push_pseudo(
+    row: &mut Vec<Value>,
+    timestamp_ms: i64,
+    meta: Option<&eddy_streams::record::RecordMeta>,
+) {
+    row.push(Value::Bigint(timestamp_ms));
+    match meta {
+        Some(m) if m.offset >= 0 => {
+            row.push(Value::Int(m.partition));
+            row.push(Value::Bigint(m.offset));
+        }
+        _ => row.extend([Value::Null, Value::Null]),
+    }
+}
+
+/// The scope of a query over `source`: its key columns, value columns, then the pseudo
+/// columns ([`PSEUDO`]).
 pub fn source_scope(source: &Source, alias: &str) -> Scope {
     let col = |(n, t): &(String, Type)| ScopeColumn {
         qualifier: Some(alias.to_owned()),
@@ -92,11 +117,13 @@ pub fn source_scope(source: &Source, alias: &str) -> Scope {
         .chain(&source.value_columns)
         .map(col)
         .collect();
-    columns.push(ScopeColumn {
-        qualifier: Some(alias.to_owned()),
-        name: "ROWTIME".into(),
-        ty: Type::Bigint,
-    });
+    for (name, ty) in PSEUDO {
+        columns.push(ScopeColumn {
+            qualifier: Some(alias.to_owned()),
+            name: name.into(),
+            ty,
+        });
+    }
     Scope { columns }
 }
 
@@ -260,7 +287,7 @@ impl Processor<Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>> for ProjectionPro
     ) -> eddy_streams::Result<()> {
         let mut row = record.key;
         row.extend(record.value);
-        row.push(Value::Bigint(record.timestamp_ms));
+        push_pseudo(&mut row, record.timestamp_ms, Some(ctx.record_meta()));
         let p = &self.projection;
         if let Some(f) = &p.filter {
             if f.eval(&row) != Value::Boolean(true) {
@@ -327,10 +354,11 @@ impl Processor<Vec<Value>, Option<Vec<Value>>, Vec<Value>, Option<Vec<Value>>>
         record: TypedRecord<Vec<Value>, Option<Vec<Value>>>,
     ) -> eddy_streams::Result<()> {
         let p = &self.projection;
+        let meta = ctx.record_meta().clone();
         let value = record.value.and_then(|v| {
             let mut row = record.key.clone();
             row.extend(v);
-            row.push(Value::Bigint(record.timestamp_ms));
+            push_pseudo(&mut row, record.timestamp_ms, Some(&meta));
             if let Some(f) = &p.filter {
                 if f.eval(&row) != Value::Boolean(true) {
                     return None;

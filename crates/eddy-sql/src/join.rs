@@ -29,6 +29,8 @@ use crate::value::{Type, Value};
 
 type Result<T> = std::result::Result<T, PlanError>;
 
+const PSEUDO_COUNT: usize = crate::compile::PSEUDO.len();
+
 /// ksqlDB's default grace period of a join window.
 const DEFAULT_GRACE_MS: i64 = 86_400_000;
 
@@ -51,12 +53,12 @@ impl Side {
             .chain(&self.source.value_columns)
             .cloned()
             .collect();
-        c.push(("ROWTIME".into(), Type::Bigint));
+        c.extend(crate::compile::PSEUDO.map(|(n, t)| (n.to_owned(), t)));
         c
     }
 
     fn width(&self) -> usize {
-        self.source.key_columns.len() + self.source.value_columns.len() + 1
+        self.source.key_columns.len() + self.source.value_columns.len() + PSEUDO_COUNT
     }
 }
 
@@ -297,7 +299,7 @@ pub fn plan(query: &Query, left: &Source, right: &Source, join: &Join) -> Result
                 let mut offset = 0;
                 for side in [&l, &r] {
                     let cols = side.row_columns();
-                    let visible = cols.len() - 1; // not ROWTIME
+                    let visible = cols.len() - PSEUDO_COUNT;
                     if only.as_ref().is_none_or(|a| *a == side.alias) {
                         for (i, (n, t)) in cols.into_iter().take(visible).enumerate() {
                             let at = offset + i;
@@ -387,7 +389,7 @@ impl Processor<Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>> for PrepareSide {
     ) -> eddy_streams::Result<()> {
         let mut row = record.key;
         row.extend(record.value);
-        row.push(Value::Bigint(record.timestamp_ms));
+        crate::compile::push_pseudo(&mut row, record.timestamp_ms, Some(ctx.record_meta()));
         let key = row.get(self.join_column).cloned().unwrap_or(Value::Null);
         // ksqlDB drops records whose join key is NULL.
         if key.is_null() {

@@ -260,7 +260,8 @@ pub fn pull(
     let mut push_row = |key: Vec<Value>, value: Vec<Value>, window: Option<(i64, i64)>| {
         let mut row = key;
         row.extend(value);
-        row.push(Value::Null); // ROWTIME: the store keeps values only
+        // ROWTIME, ROWPARTITION, ROWOFFSET: the store keeps values only.
+        row.extend(crate::compile::PSEUDO.map(|_| Value::Null));
         if let Some((s, e)) = window {
             row.push(Value::Bigint(s));
             row.push(Value::Bigint(e));
@@ -437,12 +438,7 @@ pub(super) async fn spawn_reader(
                 }
             };
             for record in records {
-                let row = match decoder.row(
-                    &record.topic,
-                    record.key.as_deref(),
-                    record.value.as_deref(),
-                    record.timestamp_ms,
-                ) {
+                let row = match decoder.row(&record) {
                     Ok(Some(row)) => row,
                     Ok(None) => continue,
                     Err(e) => {
@@ -494,12 +490,10 @@ impl Decoder {
     /// The row, or None for a tombstone.
     fn row(
         &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        timestamp_ms: i64,
+        record: &eddy_client::ConsumerRecord,
     ) -> std::result::Result<Option<Vec<Value>>, eddy_streams::SerdeError> {
-        let Some(value) = value else {
+        let (topic, key) = (record.topic.as_str(), record.key.as_deref());
+        let Some(value) = record.value.as_deref() else {
             return Ok(None);
         };
         let (mut row, window) = match &self.windowed_key {
@@ -510,7 +504,9 @@ impl Decoder {
             None => (self.key.deserialize(topic, key)?, None),
         };
         row.extend(self.value.deserialize(topic, Some(value))?);
-        row.push(Value::Bigint(timestamp_ms));
+        row.push(Value::Bigint(record.timestamp_ms));
+        row.push(Value::Int(record.partition));
+        row.push(Value::Bigint(record.offset));
         if let Some((s, e)) = window {
             row.push(Value::Bigint(s));
             row.push(Value::Bigint(e));
