@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eddy_streams::windows::{session_windowed_serde, time_windowed_serde};
 use eddy_streams::{
-    Consumed, EmitStrategy, Grouped, Materialized, Processor, ProcessorContext, Produced, Serdes,
+    EmitStrategy, Grouped, Materialized, Processor, ProcessorContext, Produced, Serdes,
     SessionWindows, StreamsBuilder, TimeWindows, TypedRecord,
 };
 
@@ -685,10 +685,7 @@ pub fn build_aggregation(
     let grouped = builder
         .stream(
             &[source.topic.as_str()],
-            Consumed::with(
-                row_serde(source.key_format, &source.key_columns),
-                row_serde(source.value_format, &source.value_columns),
-            ),
+            crate::compile::consumed_rows(source),
         )
         .process(move || PreAggregateNode(pre.clone()), &[])
         .group_by_key(Grouped::with(key_serde.clone(), arg_serde));

@@ -70,6 +70,48 @@ pub fn row_serde(format: Format, columns: &[(String, Type)]) -> SerdeRef<Vec<Val
     })
 }
 
+type RowTime = Arc<dyn Fn(i64, &[Value], &[Value]) -> i64 + Send + Sync>;
+
+/// A row's time when its source names a `TIMESTAMP` column: that column's value (BIGINT
+/// milliseconds, TIMESTAMP, or STRING read with `TIMESTAMP_FORMAT`, UTC); the record's own
+/// time when the column is NULL or does not parse.
+fn row_time(source: &Source) -> Option<RowTime> {
+    let (column, format) = source.timestamp.clone()?;
+    let find = |cols: &[(String, Type)]| cols.iter().position(|(n, _)| *n == column);
+    let (in_key, index) = match find(&source.key_columns) {
+        Some(i) => (true, i),
+        None => (false, find(&source.value_columns)?),
+    };
+    let pattern = format.and_then(|f| crate::datetime::Pattern::compile(&f).ok());
+    Some(Arc::new(move |ts, key, value| {
+        let cell = if in_key {
+            key.get(index)
+        } else {
+            value.get(index)
+        };
+        match cell {
+            Some(Value::Bigint(ms) | Value::Timestamp(ms)) => *ms,
+            Some(Value::Int(x)) => i64::from(*x),
+            Some(Value::String(s)) => pattern.as_ref().and_then(|p| p.parse(s, 0)).unwrap_or(ts),
+            _ => ts,
+        }
+    }))
+}
+
+/// How a stream source is read: its formats, and its TIMESTAMP column as the record time.
+pub(crate) fn consumed_rows(source: &Source) -> Consumed<Vec<Value>, Vec<Value>> {
+    let consumed = Consumed::with(
+        row_serde(source.key_format, &source.key_columns),
+        row_serde(source.value_format, &source.value_columns),
+    );
+    match row_time(source) {
+        Some(f) => {
+            consumed.with_timestamp_extractor(move |ts, k: &Vec<Value>, v: &Vec<Value>| f(ts, k, v))
+        }
+        None => consumed,
+    }
+}
+
 /// What a stateless query writes: its output columns, and how to compute them.
 pub struct Projection {
     pub key_columns: Vec<(String, Type)>,
@@ -317,11 +359,17 @@ pub fn build_projection(
     if source.kind == SourceKind::Table {
         // A table's updates as a stream: a tombstone stays one, and so does a row WHERE
         // refuses (it may have matched before).
+        let mut consumed = Consumed::with(key, Serdes::nullable(value));
+        if let Some(f) = row_time(source) {
+            consumed = consumed.with_timestamp_extractor(
+                move |ts, k: &Vec<Value>, v: &Option<Vec<Value>>| match v {
+                    Some(v) => f(ts, k, v),
+                    None => ts,
+                },
+            );
+        }
         builder
-            .stream(
-                &[source.topic.as_str()],
-                Consumed::with(key, Serdes::nullable(value)),
-            )
+            .stream(&[source.topic.as_str()], consumed)
             .process(
                 move || ProjectionProcessor {
                     projection: projection.clone(),
@@ -335,7 +383,7 @@ pub fn build_projection(
         return;
     }
     builder
-        .stream(&[source.topic.as_str()], Consumed::with(key, value))
+        .stream(&[source.topic.as_str()], consumed_rows(source))
         .process(
             move || ProjectionProcessor {
                 projection: projection.clone(),

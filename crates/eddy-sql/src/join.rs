@@ -512,10 +512,7 @@ pub fn build(builder: &StreamsBuilder, join: PlannedJoin, sink: &Source) {
     let stream_side = |side: &Side| -> KStream<Vec<Value>, Vec<Value>> {
         let s = builder.stream(
             &[side.source.topic.as_str()],
-            Consumed::with(
-                row_serde(side.source.key_format, &side.source.key_columns),
-                row_serde(side.source.value_format, &side.source.value_columns),
-            ),
+            crate::compile::consumed_rows(&side.source),
         );
         let prepare = side.join_column;
         let row_serde = row_serde(internal, &side.row_columns());
