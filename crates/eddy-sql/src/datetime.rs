@@ -32,7 +32,83 @@ pub const FUNCTIONS: &[&str] = &[
     "UNIX_TIMESTAMP",
 ];
 
+/// Functions whose first argument is a time unit: `DATEADD(DAYS, 3, d)`.
+pub const ADDERS: &[&str] = &[
+    "DATEADD",
+    "DATESUB",
+    "TIMEADD",
+    "TIMESUB",
+    "TIMESTAMPADD",
+    "TIMESTAMPSUB",
+];
+
 const DAY_MS: i64 = 86_400_000;
+
+/// `DATEADD(unit, n, date)`, `TIMEADD(unit, n, time)`, `TIMESTAMPADD(unit, n, ts)` and the
+/// `..SUB` forms. Units: MILLISECONDS, SECONDS, MINUTES, HOURS, DAYS (singular too); a
+/// DATE moves by whole days, a TIME wraps around midnight.
+pub fn add(
+    name: &str,
+    pos: Pos,
+    unit: &str,
+    unit_pos: Pos,
+    args: Vec<(Compiled, Pos)>,
+) -> Result<Compiled> {
+    let unit_ms: i64 = match unit.trim_end_matches('S') {
+        "MILLISECOND" => 1,
+        "SECOND" => 1000,
+        "MINUTE" => 60_000,
+        "HOUR" => 3_600_000,
+        "DAY" => DAY_MS,
+        _ => {
+            return fail(
+                unit_pos,
+                format!("unknown time unit {unit}: MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS"),
+            )
+        }
+    };
+    if args.len() != 2 {
+        return fail(
+            pos,
+            format!("{name} takes 3 arguments: a unit, an amount and a value"),
+        );
+    }
+    let want = match name {
+        "DATEADD" | "DATESUB" => Type::Date,
+        "TIMEADD" | "TIMESUB" => Type::Time,
+        _ => Type::Timestamp,
+    };
+    if want == Type::Date && unit_ms < DAY_MS {
+        return fail(unit_pos, format!("{name} moves a DATE by DAYS, not {unit}"));
+    }
+    if let Some(t) = &args[0].0.ty {
+        if !matches!(t, Type::Int | Type::Bigint) {
+            return fail(
+                args[0].1,
+                format!("the amount of {name} must be an integer, not a {t}"),
+            );
+        }
+    }
+    if let Some(t) = &args[1].0.ty {
+        if *t != want {
+            return fail(args[1].1, format!("{name} takes a {want}, not a {t}"));
+        }
+    }
+    let sign = if name.ends_with("SUB") { -1 } else { 1 };
+    let cs: Vec<Compiled> = args.into_iter().map(|(c, _)| c).collect();
+    Ok(make(Some(want), cs, move |v| {
+        let Some(n) = v[0].as_i64() else {
+            return Value::Null;
+        };
+        let delta = sign * n.saturating_mul(unit_ms);
+        match &v[1] {
+            Value::Date(d) => Value::Date((*d as i64 + delta / DAY_MS) as i32),
+            Value::Time(t) => Value::Time((t + delta).rem_euclid(DAY_MS)),
+            Value::Timestamp(t) => Value::Timestamp(t.saturating_add(delta)),
+            _ => Value::Null,
+        }
+    }))
+}
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

@@ -461,6 +461,29 @@ pub fn compile(expr: &Expr, scope: &Scope) -> Result<Compiled> {
                     ),
                 );
             }
+            // DATEADD(unit, n, x) and its kin: the unit is a word, not a column.
+            if crate::datetime::ADDERS.contains(&name.name.as_str()) {
+                let unit = match args.first().map(|a| &a.kind) {
+                    Some(ExprKind::Column {
+                        qualifier: None,
+                        name: unit,
+                    }) => unit.clone(),
+                    _ => {
+                        return error(
+                            name.pos,
+                            format!(
+                                "{}(unit, n, value): the unit is a word such as DAYS",
+                                name.name
+                            ),
+                        )
+                    }
+                };
+                let rest = args[1..]
+                    .iter()
+                    .map(|a| Ok((compile(a, scope)?, a.pos)))
+                    .collect::<Result<Vec<_>>>()?;
+                return crate::datetime::add(&name.name, name.pos, &unit.name, unit.pos, rest);
+            }
             let compiled = args
                 .iter()
                 .map(|a| Ok((compile(a, scope)?, a.pos)))
