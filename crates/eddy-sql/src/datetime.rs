@@ -7,8 +7,9 @@
 //! computed per row that does not parse gives NULL, as does a string that does not match
 //! its pattern.
 
+use crate::ast::{Expr, ExprKind, Ident, Literal};
 use crate::expr::error as fail;
-use crate::expr::{Compiled, PlanError};
+use crate::expr::{compile, Compiled, PlanError, Scope};
 use crate::lexer::Pos;
 use crate::value::{Type, Value};
 
@@ -43,6 +44,43 @@ pub const ADDERS: &[&str] = &[
 ];
 
 const DAY_MS: i64 = 86_400_000;
+
+/// A call of a date or time function, compiled; None for other functions.
+pub fn compile_call(name: &Ident, args: &[Expr], scope: &Scope) -> Option<Result<Compiled>> {
+    let n = name.name.as_str();
+    let compiled = |args: &[Expr]| -> Result<Vec<(Compiled, Pos)>> {
+        args.iter()
+            .map(|a| Ok((compile(a, scope)?, a.pos)))
+            .collect()
+    };
+    if ADDERS.contains(&n) {
+        // DATEADD(unit, n, x) and its kin: the unit is a word, not a column.
+        let Some(ExprKind::Column {
+            qualifier: None,
+            name: unit,
+        }) = args.first().map(|a| &a.kind)
+        else {
+            return Some(fail(
+                name.pos,
+                format!("{n}(unit, n, value): the unit is a word such as DAYS"),
+            ));
+        };
+        return Some(
+            compiled(&args[1..]).and_then(|rest| add(n, name.pos, &unit.name, unit.pos, rest)),
+        );
+    }
+    if !FUNCTIONS.contains(&n) {
+        return None;
+    }
+    let literals: Vec<Option<String>> = args
+        .iter()
+        .map(|a| match &a.kind {
+            ExprKind::Literal(Literal::String(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    Some(compiled(args).and_then(|c| scalar(n, name.pos, c, &literals)))
+}
 
 /// `DATEADD(unit, n, date)`, `TIMEADD(unit, n, time)`, `TIMESTAMPADD(unit, n, ts)` and the
 /// `..SUB` forms. Units: MILLISECONDS, SECONDS, MINUTES, HOURS, DAYS (singular too); a

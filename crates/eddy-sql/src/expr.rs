@@ -461,43 +461,13 @@ pub fn compile(expr: &Expr, scope: &Scope) -> Result<Compiled> {
                     ),
                 );
             }
-            // DATEADD(unit, n, x) and its kin: the unit is a word, not a column.
-            if crate::datetime::ADDERS.contains(&name.name.as_str()) {
-                let unit = match args.first().map(|a| &a.kind) {
-                    Some(ExprKind::Column {
-                        qualifier: None,
-                        name: unit,
-                    }) => unit.clone(),
-                    _ => {
-                        return error(
-                            name.pos,
-                            format!(
-                                "{}(unit, n, value): the unit is a word such as DAYS",
-                                name.name
-                            ),
-                        )
-                    }
-                };
-                let rest = args[1..]
-                    .iter()
-                    .map(|a| Ok((compile(a, scope)?, a.pos)))
-                    .collect::<Result<Vec<_>>>()?;
-                return crate::datetime::add(&name.name, name.pos, &unit.name, unit.pos, rest);
+            if let Some(c) = crate::datetime::compile_call(name, args, scope) {
+                return c;
             }
             let compiled = args
                 .iter()
                 .map(|a| Ok((compile(a, scope)?, a.pos)))
                 .collect::<Result<Vec<_>>>()?;
-            if crate::datetime::FUNCTIONS.contains(&name.name.as_str()) {
-                let literals: Vec<Option<String>> = args
-                    .iter()
-                    .map(|a| match &a.kind {
-                        ExprKind::Literal(Literal::String(s)) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                return crate::datetime::scalar(&name.name, name.pos, compiled, &literals);
-            }
             crate::functions::scalar(&name.name, name.pos, compiled)
         }
     }
