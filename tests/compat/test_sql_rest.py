@@ -398,3 +398,50 @@ def test_push_query_over_an_aggregation(broker):
         return [t["name"] for t in topics if "transient" in t["name"]]
 
     wait_until("the transient query's topics are deleted", lambda: transient_topics() == [], 30)
+
+
+def test_shell_is_interactive_on_a_terminal(broker, tmp_path):
+    """`eddy sql` on a terminal: a statement over two lines, the up arrow recalls it from
+    history, Ctrl-D quits; the history is saved."""
+    import os
+    import pty
+    import select
+
+    ok(broker, "CREATE STREAM tty_s (id INT KEY) WITH (KAFKA_TOPIC='tty_s', VALUE_FORMAT='JSON', PARTITIONS=1);")
+    main, side = pty.openpty()
+    env = dict(os.environ, HOME=str(tmp_path), TERM="xterm")
+    proc = subprocess.Popen([str(eddy_binary()), "sql", "--server", broker.http],
+                            stdin=side, stdout=side, stderr=side, env=env, close_fds=True)
+    os.close(side)
+    out = b""
+
+    def read_until(needle: bytes, count: int = 1, timeout_s: float = 20) -> None:
+        nonlocal out
+        deadline = time.monotonic() + timeout_s
+        while out.count(needle) < count and time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(main, 65536)
+                except OSError:
+                    break
+        assert out.count(needle) >= count, out.decode(errors="replace")[-2000:]
+
+    try:
+        read_until(b"eddy> ")
+        os.write(main, b"SHOW\r")
+        read_until(b"...> ")
+        os.write(main, b"STREAMS;\r")
+        read_until(b"TTY_S", 1)
+        read_until(b"eddy> ", 2)
+        os.write(main, b"\x1b[A\r")  # up arrow: the last statement again
+        read_until(b"TTY_S", 2)
+        time.sleep(1)  # the next prompt: Ctrl-D at an empty prompt quits
+        os.write(main, b"\x04")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    # rustyline keeps a multi-line entry on one line, its newline escaped.
+    assert r"SHOW\nSTREAMS;" in (tmp_path / ".eddy_sql_history").read_text()
