@@ -477,7 +477,7 @@ pub fn build_aggregation(
         );
     }
     if let Some(j) = query.from.joins.first() {
-        return fail(j.pos, "joins are not compiled yet");
+        return fail(j.pos, "a join with GROUP BY: create the joined stream first, then aggregate it in a second query");
     }
     let alias = query
         .from
@@ -487,11 +487,7 @@ pub fn build_aggregation(
         .map_or(&source.name, |a| &a.name)
         .clone();
     let scope = source_scope(source, &alias);
-    let filter = query
-        .filter
-        .as_ref()
-        .map(|f| compile(f, &scope))
-        .transpose()?;
+    let filter = crate::compile::where_clause(query, &scope)?;
     // Group key.
     let mut key_columns: Vec<(String, Type)> = Vec::new();
     let mut key = Vec::new();

@@ -169,6 +169,21 @@ pub fn source_scope(source: &Source, alias: &str) -> Scope {
     Scope { columns }
 }
 
+/// A query's `WHERE`, compiled over `scope`: it must be a BOOLEAN.
+pub(crate) fn where_clause(query: &Query, scope: &Scope) -> Result<Option<Compiled>> {
+    let Some(f) = &query.filter else {
+        return Ok(None);
+    };
+    let c = compile(f, scope)?;
+    if !matches!(c.ty, Some(Type::Boolean) | None) {
+        return fail(
+            f.pos,
+            format!("WHERE needs a BOOLEAN, not a {}", crate::expr::shown(&c.ty)),
+        );
+    }
+    Ok(Some(c))
+}
+
 /// Plans a stateless query over one stream, or one table (each row of the table mapped;
 /// a row `WHERE` refuses is deleted from the result).
 pub fn plan_projection(query: &Query, source: &Source) -> Result<Projection> {
@@ -184,10 +199,13 @@ pub fn plan_projection(query: &Query, source: &Source) -> Result<Projection> {
         }
     }
     if let Some(j) = query.from.joins.first() {
-        return fail(j.pos, "joins are not compiled yet");
+        return fail(
+            j.pos,
+            "a join is planned by join::plan, not as a projection",
+        );
     }
     if query.window.is_some() || !query.group_by.is_empty() || query.having.is_some() {
-        return fail(query.pos, "aggregations and windows are not compiled yet");
+        return fail(query.pos, "WINDOW, GROUP BY and HAVING make an aggregation: CREATE TABLE .. AS SELECT .. GROUP BY");
     }
     let alias = query
         .from
@@ -197,19 +215,7 @@ pub fn plan_projection(query: &Query, source: &Source) -> Result<Projection> {
         .map_or(&source.name, |a| &a.name)
         .clone();
     let scope = source_scope(source, &alias);
-    let filter = match &query.filter {
-        Some(f) => {
-            let c = compile(f, &scope)?;
-            if !matches!(c.ty, Some(Type::Boolean) | None) {
-                return fail(
-                    f.pos,
-                    format!("WHERE needs a BOOLEAN, not a {}", crate::expr::shown(&c.ty)),
-                );
-            }
-            Some(c)
-        }
-        None => None,
-    };
+    let filter = where_clause(query, &scope)?;
     // The output's key: the PARTITION BY expressions, else the source's key columns.
     let mut key_columns: Vec<(String, Type)> = Vec::new();
     let mut key: Vec<Compiled> = Vec::new();

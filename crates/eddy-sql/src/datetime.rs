@@ -10,6 +10,7 @@
 use crate::ast::{Expr, ExprKind, Ident, Literal};
 use crate::expr::error as fail;
 use crate::expr::{compile, Compiled, PlanError, Scope};
+use crate::functions::make;
 use crate::lexer::Pos;
 use crate::value::{Type, Value};
 
@@ -708,17 +709,6 @@ pub fn scalar(
         }
         _ => fail(pos, format!("unknown function {name}")),
     }
-}
-
-fn make(
-    ty: Option<Type>,
-    args: Vec<Compiled>,
-    f: impl Fn(&[Value]) -> Value + Send + Sync + 'static,
-) -> Compiled {
-    Compiled::from_fn(ty, move |row| {
-        let values: Vec<Value> = args.iter().map(|a| a.eval(row)).collect();
-        f(&values)
-    })
 }
 
 #[cfg(test)]

@@ -321,7 +321,7 @@ pub fn scalar(name: &str, pos: Pos, args: Vec<(Compiled, Pos)>) -> Result<Compil
 }
 
 /// A function over its evaluated arguments; NULL in, NULL out is each function's own choice.
-fn make(
+pub(crate) fn make(
     ty: Option<Type>,
     args: Vec<Compiled>,
     f: impl Fn(&[Value]) -> Value + Send + Sync + 'static,

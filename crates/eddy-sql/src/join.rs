@@ -23,7 +23,7 @@ use crate::ast::{BinaryOp, ExprKind, Join, JoinKind, Query, SelectItem, SourceKi
 use crate::catalog::Source;
 use crate::compile::row_serde;
 use crate::expr::error as fail;
-use crate::expr::{compile, shown, Compiled, PlanError, Scope, ScopeColumn};
+use crate::expr::{compile, Compiled, PlanError, Scope, ScopeColumn};
 use crate::format::Format;
 use crate::value::{Type, Value};
 
@@ -241,19 +241,7 @@ pub fn plan(query: &Query, left: &Source, right: &Source, join: &Join) -> Result
             });
         }
     }
-    let filter = match &query.filter {
-        Some(f) => {
-            let c = compile(f, &scope)?;
-            if !matches!(c.ty, Some(Type::Boolean) | None) {
-                return fail(
-                    f.pos,
-                    format!("WHERE needs a BOOLEAN, not a {}", shown(&c.ty)),
-                );
-            }
-            Some(c)
-        }
-        None => None,
-    };
+    let filter = crate::compile::where_clause(query, &scope)?;
     let left_join_index = li;
     let right_join_index = l.width() + ri;
     let (mut key_columns, mut value_columns, mut value) = (Vec::new(), Vec::new(), Vec::new());

@@ -6,7 +6,7 @@ use crate::ast::{Expr, ExprKind, Query, SelectItem};
 use crate::catalog::Source;
 use crate::compile::source_scope;
 use crate::expr::error as fail;
-use crate::expr::{compile, shown, Compiled, PlanError, ScopeColumn};
+use crate::expr::{compile, Compiled, PlanError, ScopeColumn};
 use crate::value::{Type, Value};
 
 pub struct Selection {
@@ -74,19 +74,7 @@ pub fn plan(query: &Query, source: &Source) -> Result<Selection, PlanError> {
             });
         }
     }
-    let filter = match &query.filter {
-        Some(f) => {
-            let c = compile(f, &scope)?;
-            if !matches!(c.ty, Some(Type::Boolean) | None) {
-                return fail(
-                    f.pos,
-                    format!("WHERE needs a BOOLEAN, not a {}", shown(&c.ty)),
-                );
-            }
-            Some(c)
-        }
-        None => None,
-    };
+    let filter = crate::compile::where_clause(query, &scope)?;
     let (mut names, mut types, mut exprs) = (Vec::new(), Vec::new(), Vec::new());
     let mut generated = 0;
     for item in &query.select {
