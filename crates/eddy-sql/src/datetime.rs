@@ -142,7 +142,9 @@ pub fn add(
         let delta = sign * n.saturating_mul(unit_ms);
         match &v[1] {
             Value::Date(d) => Value::Date((*d as i64 + delta / DAY_MS) as i32),
-            Value::Time(t) => Value::Time((t + delta).rem_euclid(DAY_MS)),
+            Value::Time(t) => {
+                Value::Time((t.rem_euclid(DAY_MS) + delta % DAY_MS).rem_euclid(DAY_MS))
+            }
             Value::Timestamp(t) => Value::Timestamp(t.saturating_add(delta)),
             _ => Value::Null,
         }
@@ -317,7 +319,7 @@ impl Pattern {
 
     /// `ms` since the epoch, shown at `offset_s` from UTC.
     pub fn format(&self, ms: i64, offset_s: i64) -> String {
-        let local = ms + offset_s * 1000;
+        let local = ms.saturating_add(offset_s * 1000);
         let days = local.div_euclid(DAY_MS);
         let in_day = local.rem_euclid(DAY_MS);
         let (y, mo, d) = civil_from_days(days);
@@ -493,8 +495,13 @@ impl Pattern {
         if !valid {
             return None;
         }
+        // Years beyond what milliseconds since 1970 can hold do not parse.
+        if !(-292_000_000..=292_000_000).contains(&y) {
+            return None;
+        }
         let days = days_from_civil(y, mo, d);
-        Some(days * DAY_MS + h * 3_600_000 + mi * 60_000 + s * 1000 + ms - offset * 1000)
+        days.checked_mul(DAY_MS)?
+            .checked_add(h * 3_600_000 + mi * 60_000 + s * 1000 + ms - offset * 1000)
     }
 }
 
@@ -757,5 +764,12 @@ mod tests {
         assert_eq!(zone_offset("-05:30"), Some(-19_800));
         assert_eq!(zone_offset("UTC+2"), Some(7200));
         assert_eq!(zone_offset("America/New_York"), None);
+        // Out of range or odd input gives None, never a panic.
+        let y = Pattern::compile("yyyyyyyyy").unwrap();
+        assert_eq!(y.parse("999999999", 0), None);
+        assert_eq!(p.parse("2023-11-14T23:13:20.123+99:00", 0), None);
+        assert_eq!(p.parse("2023-11-14T23:13:2é", 0), None);
+        let _ = p.format(i64::MAX, 64_800);
+        let _ = p.format(i64::MIN, -64_800);
     }
 }
