@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eddy_streams::windows::{session_windowed_serde, time_windowed_serde};
 use eddy_streams::{
-    EmitStrategy, Grouped, Materialized, Processor, ProcessorContext, Produced, Serdes,
+    Consumed, EmitStrategy, Grouped, Materialized, Processor, ProcessorContext, Produced, Serdes,
     SessionWindows, StreamsBuilder, TimeWindows, TypedRecord,
 };
 
@@ -23,230 +23,8 @@ use crate::value::{Type, Value};
 
 type Result<T> = std::result::Result<T, PlanError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Count,
-    Sum,
-    Avg,
-    Min,
-    Max,
-    Latest,
-    Earliest,
-    CollectList,
-    CollectSet,
-    CountDistinct,
-    /// TOPK / TOPKDISTINCT: the k largest values, largest first.
-    TopK {
-        k: usize,
-        distinct: bool,
-    },
-}
-
-/// One aggregate call: what it folds, the index of its argument in the argument row, its
-/// result type and its state's type.
-#[derive(Debug, Clone)]
-struct Aggregate {
-    kind: Kind,
-    arg: Option<usize>,
-    out: Type,
-    state: Type,
-}
-
-impl Aggregate {
-    fn init(&self) -> Value {
-        match self.kind {
-            Kind::Count => Value::Bigint(0),
-            Kind::Avg => Value::Array(vec![Value::Double(0.0), Value::Double(0.0)]),
-            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct | Kind::TopK { .. } => {
-                Value::Array(Vec::new())
-            }
-            _ => Value::Null,
-        }
-    }
-
-    fn add(&self, state: Value, args: &[Value]) -> Value {
-        let v = self
-            .arg
-            .and_then(|i| args.get(i))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let skip_null =
-            !matches!(self.kind, Kind::Count | Kind::Latest | Kind::Earliest) || self.arg.is_some();
-        if v.is_null() && skip_null && self.kind != Kind::Latest {
-            return state;
-        }
-        match self.kind {
-            Kind::Count => match state {
-                Value::Bigint(n) => Value::Bigint(n + 1),
-                other => other,
-            },
-            Kind::Sum => match (&state, &v) {
-                (Value::Null, _) => crate::expr::cast(v, &self.out),
-                (Value::Int(a), _) => v
-                    .as_i64()
-                    .map_or(state.clone(), |b| Value::Int(a.wrapping_add(b as i32))),
-                (Value::Bigint(a), _) => v
-                    .as_i64()
-                    .map_or(state.clone(), |b| Value::Bigint(a.wrapping_add(b))),
-                (Value::Decimal(a, s), Value::Decimal(b, t)) if s == t => Value::Decimal(a + b, *s),
-                _ => match (state.as_f64(), v.as_f64()) {
-                    (Some(a), Some(b)) => crate::expr::cast(Value::Double(a + b), &self.out),
-                    _ => state,
-                },
-            },
-            Kind::Avg => match (&state, v.as_f64()) {
-                (Value::Array(sc), Some(x)) => {
-                    let sum = sc.first().and_then(Value::as_f64).unwrap_or(0.0);
-                    let count = sc.get(1).and_then(Value::as_f64).unwrap_or(0.0);
-                    Value::Array(vec![Value::Double(sum + x), Value::Double(count + 1.0)])
-                }
-                _ => state,
-            },
-            Kind::Min | Kind::Max => {
-                if state.is_null() {
-                    return v;
-                }
-                let keep_new = match v.compare(&state) {
-                    Some(std::cmp::Ordering::Less) => self.kind == Kind::Min,
-                    Some(std::cmp::Ordering::Greater) => self.kind == Kind::Max,
-                    _ => false,
-                };
-                if keep_new {
-                    v
-                } else {
-                    state
-                }
-            }
-            Kind::Latest => {
-                if v.is_null() {
-                    state
-                } else {
-                    v
-                }
-            }
-            Kind::Earliest => {
-                if state.is_null() {
-                    v
-                } else {
-                    state
-                }
-            }
-            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct => match state {
-                Value::Array(mut items) => {
-                    if self.kind == Kind::CollectList || !items.contains(&v) {
-                        items.push(v);
-                    }
-                    Value::Array(items)
-                }
-                other => other,
-            },
-            Kind::TopK { k, distinct } => match state {
-                Value::Array(items) => top(items, vec![v], k, distinct),
-                other => other,
-            },
-        }
-    }
-
-    /// Two sessions' states as one, when a record joins them (`a` is the earlier).
-    fn merge(&self, a: Value, b: Value) -> Value {
-        let (first, second) = (a.clone(), b.clone());
-        match self.kind {
-            Kind::Count | Kind::Sum => match (&a, &b) {
-                (Value::Null, _) => b,
-                (_, Value::Null) => a,
-                (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(*y)),
-                (Value::Bigint(x), Value::Bigint(y)) => Value::Bigint(x.wrapping_add(*y)),
-                (Value::Decimal(x, s), Value::Decimal(y, t)) if s == t => Value::Decimal(x + y, *s),
-                _ => match (a.as_f64(), b.as_f64()) {
-                    (Some(x), Some(y)) => crate::expr::cast(Value::Double(x + y), &self.out),
-                    _ => first,
-                },
-            },
-            Kind::Avg => match (a, b) {
-                (Value::Array(x), Value::Array(y)) => Value::Array(
-                    x.iter()
-                        .zip(&y)
-                        .map(|(p, q)| {
-                            Value::Double(p.as_f64().unwrap_or(0.0) + q.as_f64().unwrap_or(0.0))
-                        })
-                        .collect(),
-                ),
-                _ => first,
-            },
-            Kind::Min | Kind::Max => {
-                if a.is_null() {
-                    return b;
-                }
-                let keep_b = match b.compare(&a) {
-                    Some(std::cmp::Ordering::Less) => self.kind == Kind::Min,
-                    Some(std::cmp::Ordering::Greater) => self.kind == Kind::Max,
-                    _ => false,
-                };
-                if keep_b {
-                    b
-                } else {
-                    a
-                }
-            }
-            Kind::Earliest => {
-                if first.is_null() {
-                    second
-                } else {
-                    first
-                }
-            }
-            Kind::Latest => {
-                if second.is_null() {
-                    first
-                } else {
-                    second
-                }
-            }
-            Kind::CollectList | Kind::CollectSet | Kind::CountDistinct => match (a, b) {
-                (Value::Array(mut x), Value::Array(y)) => {
-                    for v in y {
-                        if self.kind == Kind::CollectList || !x.contains(&v) {
-                            x.push(v);
-                        }
-                    }
-                    Value::Array(x)
-                }
-                _ => first,
-            },
-            Kind::TopK { k, distinct } => match (a, b) {
-                (Value::Array(x), Value::Array(y)) => top(x, y, k, distinct),
-                _ => first,
-            },
-        }
-    }
-
-    fn result(&self, state: &Value) -> Value {
-        match (self.kind, state) {
-            (Kind::Avg, Value::Array(sc)) => match (
-                sc.first().and_then(Value::as_f64),
-                sc.get(1).and_then(Value::as_f64),
-            ) {
-                (Some(sum), Some(n)) if n > 0.0 => Value::Double(sum / n),
-                _ => Value::Null,
-            },
-            (Kind::CountDistinct, Value::Array(items)) => Value::Bigint(items.len() as i64),
-            _ => state.clone(),
-        }
-    }
-}
-
-/// `items` and `more` as the `k` largest non-NULL values, largest first.
-fn top(mut items: Vec<Value>, more: Vec<Value>, k: usize, distinct: bool) -> Value {
-    for v in more {
-        if v.is_null() || (distinct && items.contains(&v)) {
-            continue;
-        }
-        items.push(v);
-    }
-    items.sort_by(|x, y| y.compare(x).unwrap_or(std::cmp::Ordering::Equal));
-    items.truncate(k);
-    Value::Array(items)
-}
+mod fold;
+use fold::{Aggregate, Kind};
 
 /// Replaces each aggregate call in `expr` by a reference to its result column
 /// (`KSQL_AGG_n`), collecting the calls.
@@ -430,6 +208,23 @@ struct PreAggregate {
     args: Vec<Compiled>,
 }
 
+impl PreAggregate {
+    /// A row's group key and the aggregates' arguments; None when WHERE refuses the row or
+    /// the key has a NULL (ksqlDB drops those).
+    fn apply(&self, row: &[Value]) -> Option<(Vec<Value>, Vec<Value>)> {
+        if let Some(f) = &self.filter {
+            if f.eval(row) != Value::Boolean(true) {
+                return None;
+            }
+        }
+        let key: Vec<Value> = self.key.iter().map(|c| c.eval(row)).collect();
+        if key.iter().any(Value::is_null) {
+            return None;
+        }
+        Some((key, self.args.iter().map(|c| c.eval(row)).collect()))
+    }
+}
+
 struct PreAggregateNode(Arc<PreAggregate>);
 
 impl Processor<Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>> for PreAggregateNode {
@@ -438,22 +233,13 @@ impl Processor<Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>> for PreAggregateN
         ctx: &mut ProcessorContext<'_, '_, Vec<Value>, Vec<Value>>,
         record: TypedRecord<Vec<Value>, Vec<Value>>,
     ) -> eddy_streams::Result<()> {
-        let this = &self.0;
         let mut row = record.key;
         row.extend(record.value);
         crate::compile::push_pseudo(&mut row, record.timestamp_ms, Some(ctx.record_meta()));
-        if let Some(f) = &this.filter {
-            if f.eval(&row) != Value::Boolean(true) {
-                return Ok(());
-            }
+        match self.0.apply(&row) {
+            Some((key, args)) => ctx.forward(TypedRecord::new(key, args, record.timestamp_ms)),
+            None => Ok(()),
         }
-        let key: Vec<Value> = this.key.iter().map(|c| c.eval(&row)).collect();
-        // ksqlDB drops rows whose group key has a NULL.
-        if key.iter().any(Value::is_null) {
-            return Ok(());
-        }
-        let args = this.args.iter().map(|c| c.eval(&row)).collect();
-        ctx.forward(TypedRecord::new(key, args, record.timestamp_ms))
     }
 }
 
@@ -467,11 +253,12 @@ pub fn build_aggregation(
     key_format: Option<Format>,
     value_format: Option<Format>,
 ) -> Result<Source> {
-    if source.kind != SourceKind::Stream {
+    let over_table = source.kind == SourceKind::Table;
+    if over_table && query.window.is_some() {
         return fail(
-            query.from.source.name.pos,
+            query.pos,
             format!(
-                "{} is a table; aggregating a table is not compiled yet",
+                "{} is a table: a table is aggregated without WINDOW",
                 source.name
             ),
         );
@@ -558,12 +345,22 @@ pub fn build_aggregation(
             arg_columns.push((format!("A{}", arg_columns.len()), ty.clone()));
             arg_columns.len() - 1
         });
-        aggregates.push(Aggregate {
+        let aggregate = Aggregate {
             kind: *kind,
             arg: arg_index,
             out,
             state,
-        });
+        };
+        if over_table && !aggregate.undoable() {
+            return fail(
+                fname.pos,
+                format!(
+                    "{} cannot aggregate a table, whose rows change and leave groups: COUNT, SUM, AVG, COLLECT_LIST, COLLECT_SET and COUNT_DISTINCT can",
+                    fname.name
+                ),
+            );
+        }
+        aggregates.push(aggregate);
     }
     // The result row: the key columns, then each aggregate's result, then the window.
     let mut result_scope = Scope {
@@ -678,15 +475,9 @@ pub fn build_aggregation(
         .map(|(i, a)| (format!("S{i}"), a.state.clone()))
         .collect();
     let state_serde = row_serde(internal, &state_columns);
-    let grouped = builder
-        .stream(
-            &[source.topic.as_str()],
-            crate::compile::consumed_rows(source),
-        )
-        .process(move || PreAggregateNode(pre.clone()), &[])
-        .group_by_key(Grouped::with(key_serde.clone(), arg_serde));
     let aggs = Arc::new(aggregates);
     let (init_aggs, add_aggs, merge_aggs) = (aggs.clone(), aggs.clone(), aggs.clone());
+    let sub_aggs = aggs.clone();
     let init = move || {
         init_aggs
             .iter()
@@ -723,6 +514,66 @@ pub fn build_aggregation(
     );
     let out_key = row_serde(key_format, &key_columns);
     let out_value = Serdes::nullable(row_serde(value_format, &value_columns));
+    if over_table {
+        // Each row of the table is in one group at a time: a changed row leaves its old
+        // group (its arguments subtracted) and joins its new one. A row WHERE refuses, or
+        // whose key has a NULL, is in no group (the NULL placeholder key, never written).
+        let table = builder.table(
+            &source.topic,
+            Consumed::with(
+                row_serde(source.key_format, &source.key_columns),
+                row_serde(source.value_format, &source.value_columns),
+            ),
+            Materialized::new(),
+        );
+        let grouped = table.group_by(
+            move |k: &Vec<Value>, v: &Vec<Value>| {
+                let mut row = k.clone();
+                row.extend(v.iter().cloned());
+                row.extend(crate::compile::PSEUDO.map(|_| Value::Null));
+                match pre.apply(&row) {
+                    Some((key, args)) => (key, Some(args)),
+                    None => (vec![Value::Null], None),
+                }
+            },
+            Grouped::with(key_serde.clone(), Serdes::nullable(arg_serde)),
+        );
+        let subtract = move |args: Vec<Value>, state: Vec<Value>| {
+            sub_aggs
+                .iter()
+                .zip(state)
+                .map(|(a, s)| a.subtract(s, &args))
+                .collect::<Vec<Value>>()
+        };
+        grouped
+            .aggregate(
+                init,
+                move |k, args: Option<Vec<Value>>, state| match args {
+                    Some(a) => add(k, a, state),
+                    None => state,
+                },
+                move |_, args: Option<Vec<Value>>, state| match args {
+                    Some(a) => subtract(a, state),
+                    None => state,
+                },
+                materialized(),
+            )
+            .to_stream()
+            .filter(|k: &Vec<Value>, _| !k.iter().any(Value::is_null))
+            .map(move |k, v| {
+                let v = v.and_then(|s| finish(&k, &s, None));
+                (k, v)
+            })
+            .to(&sink.topic, Produced::with(out_key, out_value));
+        return Ok(sink);
+    }
+    let grouped = builder
+        .stream(
+            &[source.topic.as_str()],
+            crate::compile::consumed_rows(source),
+        )
+        .process(move || PreAggregateNode(pre.clone()), &[])
+        .group_by_key(Grouped::with(key_serde.clone(), arg_serde));
     match windowed {
         None => {
             grouped
